@@ -1,0 +1,12 @@
+//! `engine-core`: the library behind the `trading-engine` CLI.
+//!
+//! Data flows source → runner → indicators → state machine and strategy →
+//! risk → execution → event log; see `docs/architecture.md`. This crate
+//! currently holds the first stages: market data types, data sources
+//! (historical files and the synthetic generator), native indicators and
+//! the client of the OCaml indicator sidecar that cross-verifies them.
+
+pub mod market_data;
+pub mod sources;
+pub mod indicators;
+pub mod tolerance;

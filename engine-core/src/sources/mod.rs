@@ -1,0 +1,68 @@
+//! Data sources: where bars come from.
+//!
+//! Live and historical sources implement the same async [`MarketDataSource`]
+//! trait, so the runner does not know which one it drives.
+
+use async_trait::async_trait;
+
+use crate::market_data::Bar;
+
+/// What a source yields next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceEvent {
+    Bar(Bar),
+    /// The source has no more data (a historical file is exhausted, a live
+    /// feed was shut down). Further calls keep returning `EndOfData`.
+    EndOfData,
+}
+
+/// A failure of a source. A live source may recover after it; a historical
+/// one reports it once, at the row where it happened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{source_name}: {message}")]
+    Feed { source_name: String, message: String },
+}
+
+/// A stream of bars, historical or live.
+#[async_trait]
+pub trait MarketDataSource: Send {
+    /// A short name for logs and reports (`FILUSDT-1m-2023-08.csv`, `synthetic(seed=42)`).
+    fn name(&self) -> &str;
+
+    /// The next bar, or [`SourceEvent::EndOfData`].
+    async fn next_event(&mut self) -> Result<SourceEvent, SourceError>;
+}
+
+/// A historical source over bars already in memory: what every loader and
+/// the synthetic generator hand to the runner.
+#[derive(Debug, Clone)]
+pub struct HistoricalSource {
+    name: String,
+    bars: std::vec::IntoIter<Bar>,
+}
+
+impl HistoricalSource {
+    pub fn new(name: impl Into<String>, bars: Vec<Bar>) -> Self {
+        HistoricalSource { name: name.into(), bars: bars.into_iter() }
+    }
+
+    /// Bars not yet handed out.
+    pub fn remaining(&self) -> usize {
+        self.bars.len()
+    }
+}
+
+#[async_trait]
+impl MarketDataSource for HistoricalSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
+        Ok(match self.bars.next() {
+            Some(bar) => SourceEvent::Bar(bar),
+            None => SourceEvent::EndOfData,
+        })
+    }
+}
