@@ -1,1 +1,75 @@
-fn main() {}
+//! `trading-engine`: the command-line interface of the engine.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod data_args;
+mod logging;
+mod output;
+
+/// A scriptable trading engine: market data, native indicators cross-verified
+/// by an OCaml sidecar, and (soon) Lua strategies, backtests and live trading.
+#[derive(Debug, Parser)]
+#[command(name = "trading-engine", version, about, propagate_version = true)]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace); RUST_LOG overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = logging::LogFormat::Text, global = true)]
+    log_format: logging::LogFormat,
+
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// List the native indicators or compute them over bars.
+    Indicators(commands::indicators::IndicatorsArgs),
+    /// Inspect data files and generate the engine's own synthetic data.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+}
+
+/// Exit codes beyond 0 (success) and 2 (usage error or bad input, as clap uses).
+pub mod exit {
+    /// Something failed: an unreadable file, a sidecar that could not run.
+    pub const FAILURE: u8 = 1;
+    /// Bad arguments or bad input data.
+    pub const BAD_INPUT: u8 = 2;
+    /// A cross-check could not be done for some columns: not a pass.
+    pub const UNVERIFIED: u8 = 3;
+    /// A cross-check found values that differ beyond the tolerance.
+    pub const MISMATCH: u8 = 4;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.log_format);
+    let result = match cli.command {
+        Commands::Indicators(args) => commands::indicators::run(args),
+        Commands::Data(command) => commands::data::run(command),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(commands::exit_code_of(&err))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,249 @@
+use std::process::Stdio;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+
+use super::{SidecarConfig, SidecarError};
+
+/// A long-lived sidecar process and the requests sent to it.
+///
+/// Requests are sequential (`&mut self`). A failed request (timeout, crash,
+/// oversized or invalid response) kills the child's whole process group; the
+/// next request starts a new child after a backoff, until the restart budget
+/// is spent and the client stays down.
+pub struct Sidecar {
+    config: SidecarConfig,
+    child: Option<RunningChild>,
+    next_id: u64,
+    /// Children started after the first one.
+    restarts: u32,
+    /// Failures since the last successful request; drives the backoff.
+    consecutive_failures: u32,
+    last_failure: Option<String>,
+    started_once: bool,
+}
+
+struct RunningChild {
+    child: Child,
+    pid: u32,
+    stdin: ChildStdin,
+    lines: FramedRead<ChildStdout, LinesCodec>,
+}
+
+impl Sidecar {
+    /// Starts the sidecar now, so a missing or broken executable is reported
+    /// before any work is done.
+    pub async fn start(config: SidecarConfig) -> Result<Self, SidecarError> {
+        let mut sidecar = Sidecar::lazy(config);
+        sidecar.ensure_running().await?;
+        Ok(sidecar)
+    }
+
+    /// A client that starts the sidecar on its first request.
+    pub fn lazy(config: SidecarConfig) -> Self {
+        Sidecar { config, child: None, next_id: 1, restarts: 0, consecutive_failures: 0, last_failure: None, started_once: false }
+    }
+
+    pub fn config(&self) -> &SidecarConfig {
+        &self.config
+    }
+
+    /// Process id of the running child, if any (for diagnostics and tests).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.pid)
+    }
+
+    /// How many times the child was restarted after a failure.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// True once the restart budget is spent: every request fails.
+    pub fn is_down(&self) -> bool {
+        self.child.is_none() && self.restarts >= self.config.max_restarts && self.consecutive_failures > 0
+    }
+
+    /// Sends one request and waits for its result.
+    pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, SidecarError> {
+        self.ensure_running().await?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut line = json!({"id": id, "method": method, "params": params}).to_string();
+        line.push('\n');
+        let timeout = self.config.request_timeout;
+        let outcome = match tokio::time::timeout(timeout, self.exchange(id, &line)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SidecarError::Timeout { id, timeout }),
+        };
+        match outcome {
+            Ok(response) => {
+                self.consecutive_failures = 0;
+                interpret(id, response)
+            }
+            Err(err) => {
+                if err.breaks_child() {
+                    self.fail(&err).await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Writes the request and reads lines until the response with `id`;
+    /// answers to earlier, abandoned requests are skipped.
+    async fn exchange(&mut self, id: u64, line: &str) -> Result<Value, SidecarError> {
+        let max = self.config.max_line_bytes;
+        let child = self.child.as_mut().expect("ensure_running leaves a child");
+        let io = |source| SidecarError::Io { id, source };
+        child.stdin.write_all(line.as_bytes()).await.map_err(io)?;
+        child.stdin.flush().await.map_err(io)?;
+        loop {
+            let text = match child.lines.next().await {
+                None => return Err(SidecarError::Crashed { id }),
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => return Err(SidecarError::LineTooLong { id, max }),
+                Some(Err(LinesCodecError::Io(source))) => return Err(SidecarError::Io { id, source }),
+                Some(Ok(text)) => text,
+            };
+            let response: Value = serde_json::from_str(&text)
+                .map_err(|e| SidecarError::BadResponse { id, detail: format!("{e}: {}", truncate(&text)) })?;
+            match response.get("id").and_then(Value::as_u64) {
+                Some(got) if got == id => return Ok(response),
+                Some(got) if got < id => continue,
+                _ => return Err(SidecarError::BadResponse { id, detail: format!("unexpected id in {}", truncate(&text)) }),
+            }
+        }
+    }
+
+    async fn ensure_running(&mut self) -> Result<(), SidecarError> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        if self.started_once {
+            if self.restarts >= self.config.max_restarts {
+                return Err(SidecarError::Down {
+                    budget: self.config.max_restarts,
+                    last: self.last_failure.clone().unwrap_or_else(|| "unknown".into()),
+                });
+            }
+            let delay = self.config.backoff(self.consecutive_failures.max(1));
+            tracing::warn!(restart = self.restarts + 1, budget = self.config.max_restarts, ?delay, "restarting sidecar");
+            tokio::time::sleep(delay).await;
+            self.restarts += 1;
+        }
+        self.started_once = true;
+        match self.spawn() {
+            Ok(child) => {
+                self.child = Some(child);
+                Ok(())
+            }
+            Err(err) => {
+                self.consecutive_failures += 1;
+                self.last_failure = Some(err.to_string());
+                Err(err)
+            }
+        }
+    }
+
+    fn spawn(&self) -> Result<RunningChild, SidecarError> {
+        let path = &self.config.program;
+        if !path.is_file() {
+            return Err(SidecarError::NotFound { path: path.clone() });
+        }
+        let mut child = Command::new(path)
+            .args(&self.config.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so that killing the group also kills
+            // anything the sidecar may have started.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| SidecarError::Spawn { path: path.clone(), source })?;
+        let pid = child.id().expect("a just-spawned child has a pid");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        // Drain stderr continuously: a child blocked on a full stderr pipe would look hung.
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::debug!(target: "sidecar", pid, "{line}");
+            }
+        });
+        let lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(self.config.max_line_bytes));
+        tracing::debug!(pid, program = %path.display(), "sidecar started");
+        Ok(RunningChild { child, pid, stdin, lines })
+    }
+
+    async fn fail(&mut self, err: &SidecarError) {
+        self.consecutive_failures += 1;
+        self.last_failure = Some(err.to_string());
+        tracing::warn!(error = %err, "sidecar request failed; killing the sidecar");
+        if let Some(mut child) = self.child.take() {
+            kill_group(child.pid);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), child.child.wait()).await;
+        }
+    }
+
+    /// Closes the sidecar's stdin and waits briefly for it to exit, then
+    /// kills its process group.
+    pub async fn shutdown(mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin);
+            let exited = tokio::time::timeout(std::time::Duration::from_secs(1), child.child.wait()).await;
+            if exited.is_err() {
+                kill_group(child.pid);
+                let _ = child.child.wait().await;
+            }
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            kill_group(child.pid);
+            // `kill_on_drop` plus tokio's orphan reaping collect the zombie.
+        }
+    }
+}
+
+/// SIGKILLs the process group led by `pid` (the child's own group).
+fn kill_group(pid: u32) {
+    if let Ok(pgid) = i32::try_from(pid) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it
+        // touches no memory of ours.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Splits a response into its result or its error.
+fn interpret(id: u64, mut response: Value) -> Result<Value, SidecarError> {
+    if let Some(error) = response.get("error") {
+        let code = error.get("code").and_then(Value::as_str).unwrap_or("unknown").to_string();
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+        return Err(SidecarError::Remote { id, code, message });
+    }
+    match response.get_mut("result") {
+        Some(result) => Ok(result.take()),
+        None => Err(SidecarError::BadResponse { id, detail: "neither result nor error".into() }),
+    }
+}
+
+fn truncate(text: &str) -> String {
+    const SHOWN: usize = 200;
+    if text.len() <= SHOWN {
+        return text.to_string();
+    }
+    let mut end = SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}

@@ -1,0 +1,40 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("engine-core sits in the workspace").to_path_buf()
+}
+
+/// `../shared/data` beside the workspace; the tests need it and say so.
+pub fn shared_data() -> PathBuf {
+    let dir = workspace().join("../shared/data");
+    assert!(dir.is_dir(), "real market data missing: expected {} (see the README)", dir.display());
+    dir
+}
+
+/// The OCaml sidecar, rebuilt with dune when dune is here (so the tests
+/// never run a stale binary). A missing sidecar fails the test: the parity
+/// and supervision tests are part of the suite, never skipped.
+pub fn sidecar_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let root = workspace().join("ocaml-indicators");
+        let exe = root.join("_build/default/bin/sidecar.exe");
+        match Command::new("dune").arg("build").arg("--root").arg(&root).output() {
+            Ok(out) => assert!(
+                out.status.success(),
+                "dune build of the sidecar failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("dune not runnable ({e}); using the existing sidecar build if any"),
+        }
+        assert!(exe.is_file(), "OCaml sidecar not built at {}: run `bash tests/run-all` (it installs OCaml)", exe.display());
+        exe
+    })
+    .clone()
+}
