@@ -121,6 +121,10 @@ impl Sidecar {
         if self.child.is_some() {
             return Ok(());
         }
+        // A missing executable will not appear by retrying: no backoff, no budget spent.
+        if !self.config.program.is_file() {
+            return Err(SidecarError::NotFound { path: self.config.program.clone() });
+        }
         if self.started_once {
             if self.restarts >= self.config.max_restarts {
                 return Err(SidecarError::Down {
@@ -149,9 +153,6 @@ impl Sidecar {
 
     fn spawn(&self) -> Result<RunningChild, SidecarError> {
         let path = &self.config.program;
-        if !path.is_file() {
-            return Err(SidecarError::NotFound { path: path.clone() });
-        }
         let mut child = Command::new(path)
             .args(&self.config.args)
             .stdin(Stdio::piped())
