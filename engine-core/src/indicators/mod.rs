@@ -6,6 +6,44 @@
 
 use crate::market_data::Bar;
 
+pub mod adx;
+pub mod atr;
+pub mod bollinger;
+pub mod catalog;
+pub mod cci;
+pub mod ema;
+pub mod macd;
+pub mod obv;
+pub mod ring;
+pub mod roc;
+pub mod rolling_extreme;
+pub mod rsi;
+pub mod sma;
+pub mod stddev;
+pub mod stoch;
+pub mod vwap;
+pub mod willr;
+pub mod wma;
+
+pub use adx::{adx, Adx, AdxSeries, AdxValue};
+pub use atr::{atr, Atr};
+pub use bollinger::{bollinger, Bollinger, BollingerSeries, BollingerValue};
+pub use catalog::*;
+pub use cci::{cci, Cci};
+pub use ema::{ema, Ema};
+pub use macd::{macd, Macd, MacdSeries, MacdValue};
+pub use obv::{obv, Obv};
+pub use ring::RingBuffer;
+pub use roc::{roc, Roc};
+pub use rolling_extreme::{RollingExtreme, RollingMax, RollingMin};
+pub use rsi::{rsi, Rsi};
+pub use sma::{sma, Sma};
+pub use stddev::{stddev, StdDev};
+pub use stoch::{stoch, Stoch, StochSeries, StochValue};
+pub use vwap::{vwap, vwap_session, SessionVwap, Vwap};
+pub use willr::{willr, WillR};
+pub use wma::{wma, Wma};
+
 /// A streaming indicator: fed one bar at a time, O(1) per update where the
 /// math allows.
 pub trait Indicator: Send {
