@@ -6,7 +6,8 @@
 //! (historical files and the synthetic generator), native indicators and
 //! the client of the OCaml indicator sidecar that cross-verifies them.
 
-pub mod market_data;
-pub mod sources;
 pub mod indicators;
+pub mod market_data;
+pub mod sidecar;
+pub mod sources;
 pub mod tolerance;

@@ -13,11 +13,32 @@ use engine_core::tolerance::Tolerance;
 /// Every indicator with its defaults, plus variants that move each
 /// parameter away from its default (short, long, odd, real-valued).
 fn specs() -> Vec<IndicatorSpec> {
-    let mut specs: Vec<IndicatorSpec> = catalog().iter().map(|i| IndicatorSpec::new(i.name, &[]).unwrap()).collect();
+    let mut specs: Vec<IndicatorSpec> = catalog()
+        .iter()
+        .map(|i| IndicatorSpec::new(i.name, &[]).unwrap())
+        .collect();
     for text in [
-        "sma:3", "sma:200", "ema:2", "ema:50", "wma:7", "rsi:2", "rsi:30", "macd:5,35,5", "macd:26,12,9", "bollinger:10,2.5",
-        "atr:5", "vwap:3", "vwap_session:60,30", "vwap_session:1440,330", "stoch:5,1,3", "stoch:21,5,5", "adx:7", "cci:5",
-        "willr:30", "roc:1", "stddev:2",
+        "sma:3",
+        "sma:200",
+        "ema:2",
+        "ema:50",
+        "wma:7",
+        "rsi:2",
+        "rsi:30",
+        "macd:5,35,5",
+        "macd:26,12,9",
+        "bollinger:10,2.5",
+        "atr:5",
+        "vwap:3",
+        "vwap_session:60,30",
+        "vwap_session:1440,330",
+        "stoch:5,1,3",
+        "stoch:21,5,5",
+        "adx:7",
+        "cci:5",
+        "willr:30",
+        "roc:1",
+        "stddev:2",
     ] {
         specs.push(text.parse().unwrap_or_else(|e| panic!("{text}: {e}")));
     }
@@ -28,7 +49,9 @@ async fn assert_parity(sidecar: &mut Sidecar, what: &str, bars: &[Bar]) {
     let mut failures = Vec::new();
     for spec in specs() {
         let native = spec.compute(bars);
-        let ocaml = sidecar::compute(sidecar, &spec, bars).await.unwrap_or_else(|e| panic!("{what}: {}: {e}", spec.label()));
+        let ocaml = sidecar::compute(sidecar, &spec, bars)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {}: {e}", spec.label()));
         for ((name, ours), theirs) in spec.columns().into_iter().zip(&native).zip(&ocaml) {
             let check = ColumnCheck::compare(&name, ours, theirs, Tolerance::CROSS_CHECK);
             // A column that is never defined would compare nothing and prove nothing.
@@ -43,7 +66,11 @@ async fn assert_parity(sidecar: &mut Sidecar, what: &str, bars: &[Bar]) {
             }
         }
     }
-    assert!(failures.is_empty(), "native and OCaml differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "native and OCaml differ:\n{}",
+        failures.join("\n")
+    );
 }
 
 fn sidecar_config() -> SidecarConfig {
@@ -55,7 +82,11 @@ fn sidecar_config() -> SidecarConfig {
 #[tokio::test]
 async fn parity_on_synthetic_data() {
     let mut sidecar = Sidecar::start(sidecar_config()).await.unwrap();
-    for text in ["seed=1,bars=20000,interval=1m", "seed=99,bars=3000,interval=1h", "seed=5,bars=400,interval=1d"] {
+    for text in [
+        "seed=1,bars=20000,interval=1m",
+        "seed=99,bars=3000,interval=1h",
+        "seed=5,bars=400,interval=1d",
+    ] {
         let config: SyntheticConfig = text.parse().unwrap();
         let series = generate(&config);
         assert_parity(&mut sidecar, text, &series.bars).await;
@@ -79,11 +110,15 @@ async fn parity_on_real_market_data() {
         "backtrader/2006-day-001.txt",
         "backtrader/2006-01-02-volume-min-001.txt",
     ] {
-        let loaded = load_file(&data.join(file), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let loaded =
+            load_file(&data.join(file), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_parity(&mut sidecar, file, &loaded.bars).await;
     }
     // ticksample.csv loads only with its duplicate timestamp skipped.
-    let options = LoadOptions { bad_rows: BadRowPolicy::Skip, ..LoadOptions::default() };
+    let options = LoadOptions {
+        bad_rows: BadRowPolicy::Skip,
+        ..LoadOptions::default()
+    };
     let ticks = load_file(&data.join("backtrader/ticksample.csv"), &options).unwrap();
     assert_parity(&mut sidecar, "ticksample.csv", &ticks.bars).await;
 }

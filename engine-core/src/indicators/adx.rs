@@ -4,7 +4,7 @@
 
 use super::atr::true_range;
 use super::catalog::{check_int, SpecError};
-use super::rsi::wilder_step;
+use super::rsi::Wilder;
 use super::Indicator;
 use crate::market_data::Bar;
 
@@ -21,7 +21,7 @@ pub struct AdxValue {
 pub struct Adx {
     period: usize,
     n: f64,
-    n_minus_1: f64,
+    wilder: Wilder,
     /// Bars seen, saturating at `2n`.
     count: usize,
     prev_high: f64,
@@ -43,7 +43,7 @@ impl Adx {
         Ok(Adx {
             period,
             n: period as f64,
-            n_minus_1: (period - 1) as f64,
+            wilder: Wilder::new(period),
             count: 0,
             prev_high: 0.0,
             prev_low: 0.0,
@@ -111,7 +111,7 @@ impl Adx {
             Some(self.adx)
         } else {
             if let Some(dx) = dx {
-                self.adx = wilder_step(self.adx, dx, self.n_minus_1, self.n);
+                self.adx = self.wilder.step(self.adx, dx);
             }
             Some(self.adx)
         };

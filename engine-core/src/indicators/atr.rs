@@ -2,7 +2,7 @@
 //! the first `n` true ranges (bars 1..=n), as TA-Lib.
 
 use super::catalog::{check_int, SpecError};
-use super::rsi::wilder_step;
+use super::rsi::Wilder;
 use super::Indicator;
 use crate::market_data::Bar;
 
@@ -19,7 +19,7 @@ pub(crate) fn true_range(h: f64, l: f64, prev_close: f64) -> f64 {
 pub struct Atr {
     period: usize,
     n: f64,
-    n_minus_1: f64,
+    wilder: Wilder,
     /// Bars seen, saturating at `period + 1`.
     count: usize,
     prev_close: f64,
@@ -35,7 +35,7 @@ impl Atr {
         Ok(Atr {
             period,
             n: period as f64,
-            n_minus_1: (period - 1) as f64,
+            wilder: Wilder::new(period),
             count: 0,
             prev_close: 0.0,
             value: 0.0,
@@ -49,12 +49,7 @@ impl Atr {
         let prev = self.prev_close;
         self.prev_close = close;
         if self.count > self.period {
-            self.value = wilder_step(
-                self.value,
-                true_range(high, low, prev),
-                self.n_minus_1,
-                self.n,
-            );
+            self.value = self.wilder.step(self.value, true_range(high, low, prev));
             self.last = Some(self.value);
             return self.last;
         }
@@ -119,7 +114,7 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> 
         return out;
     }
     let n = period as f64;
-    let n1 = (period - 1) as f64;
+    let w = Wilder::new(period);
     let mut sum = 0.0;
     for i in 1..=period {
         sum += true_range(high[i], low[i], close[i - 1]);
@@ -132,7 +127,7 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> 
         .zip(&low[tail..])
         .zip(&close[period..len - 1]);
     for (o, ((&h, &l), &pc)) in out[tail..].iter_mut().zip(bars) {
-        a = wilder_step(a, true_range(h, l, pc), n1, n);
+        a = w.step(a, true_range(h, l, pc));
         *o = a;
     }
     out

@@ -1,14 +1,17 @@
 //! `ema(n)`: exponential moving average, seeded with the SMA of the first
-//! `n` inputs (TA-Lib), then `ema = (x - ema) * k + ema`, `k = 2 / (n + 1)`.
+//! `n` inputs (TA-Lib), then `ema = ema * (1 - k) + x * k`, `k = 2 / (n + 1)`.
 
 use super::catalog::{check_int, SpecError};
 use super::Indicator;
 use crate::market_data::Bar;
 
 /// One EMA step, shared by streaming and batch code so both round alike.
+/// `ema * (1 - k) + x * k` rather than TA-Lib's `(x - ema) * k + ema`: the
+/// product `x * k` is off the critical path, leaving one multiply and one
+/// add between consecutive values (the results differ only in the last bits).
 #[inline(always)]
-pub(crate) fn ema_step(x: f64, ema: f64, k: f64) -> f64 {
-    (x - ema) * k + ema
+pub(crate) fn ema_step(x: f64, ema: f64, k: f64, keep: f64) -> f64 {
+    ema * keep + x * k
 }
 
 /// Streaming EMA of the close (also the building block of MACD).
@@ -16,6 +19,8 @@ pub(crate) fn ema_step(x: f64, ema: f64, k: f64) -> f64 {
 pub struct Ema {
     period: usize,
     k: f64,
+    /// `1 - k`.
+    keep: f64,
     /// Inputs seen, saturating at `period`.
     count: usize,
     /// Sum of the inputs while seeding; the EMA afterwards.
@@ -33,9 +38,11 @@ impl Ema {
     /// Unchecked constructor for callers that validated `period` under
     /// their own name (MACD).
     pub(crate) fn with_period(period: usize) -> Self {
+        let k = 2.0 / (period as f64 + 1.0);
         Ema {
             period,
-            k: 2.0 / (period as f64 + 1.0),
+            k,
+            keep: 1.0 - k,
             count: 0,
             value: 0.0,
             ready: false,
@@ -46,7 +53,7 @@ impl Ema {
     #[inline]
     pub fn next(&mut self, x: f64) -> Option<f64> {
         if self.ready {
-            self.value = ema_step(x, self.value, self.k);
+            self.value = ema_step(x, self.value, self.k, self.keep);
             return Some(self.value);
         }
         self.value += x;
@@ -110,6 +117,7 @@ pub fn ema(x: &[f64], period: usize) -> Vec<f64> {
         return out;
     }
     let k = 2.0 / (period as f64 + 1.0);
+    let keep = 1.0 - k;
     let mut sum = 0.0;
     for &v in &x[..period] {
         sum += v;
@@ -117,7 +125,7 @@ pub fn ema(x: &[f64], period: usize) -> Vec<f64> {
     let mut e = sum / period as f64;
     out[period - 1] = e;
     for (o, &v) in out[period..].iter_mut().zip(&x[period..]) {
-        e = ema_step(v, e, k);
+        e = ema_step(v, e, k, keep);
         *o = e;
     }
     out

@@ -6,7 +6,11 @@ use crate::market_data::Bar;
 
 /// Computes `spec` over `bars` in the sidecar: one column per output, in the
 /// order of `spec.info().outputs`, `None` where the sidecar has no value.
-pub async fn compute(sidecar: &mut Sidecar, spec: &IndicatorSpec, bars: &[Bar]) -> Result<Vec<Vec<Option<f64>>>, SidecarError> {
+pub async fn compute(
+    sidecar: &mut Sidecar,
+    spec: &IndicatorSpec,
+    bars: &[Bar],
+) -> Result<Vec<Vec<Option<f64>>>, SidecarError> {
     let mut inputs = Map::new();
     for input in spec.info().inputs {
         let column: Value = match input {
@@ -32,9 +36,16 @@ fn floats(bars: &[Bar], field: impl Fn(&Bar) -> f64) -> Value {
     Value::Array(bars.iter().map(|b| json!(field(b))).collect())
 }
 
-fn parse_outputs(spec: &IndicatorSpec, len: usize, result: &Value) -> Result<Vec<Vec<Option<f64>>>, SidecarError> {
+fn parse_outputs(
+    spec: &IndicatorSpec,
+    len: usize,
+    result: &Value,
+) -> Result<Vec<Vec<Option<f64>>>, SidecarError> {
     let bad = |detail: String| SidecarError::BadResponse { id: 0, detail };
-    let outputs = result.get("outputs").and_then(Value::as_object).ok_or_else(|| bad("no `outputs` object".into()))?;
+    let outputs = result
+        .get("outputs")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("no `outputs` object".into()))?;
     spec.info()
         .outputs
         .iter()
@@ -44,13 +55,19 @@ fn parse_outputs(spec: &IndicatorSpec, len: usize, result: &Value) -> Result<Vec
                 .and_then(Value::as_array)
                 .ok_or_else(|| bad(format!("output `{name}` missing for {}", spec.label())))?;
             if column.len() != len {
-                return Err(bad(format!("output `{name}` has {} values for {len} bars", column.len())));
+                return Err(bad(format!(
+                    "output `{name}` has {} values for {len} bars",
+                    column.len()
+                )));
             }
             column
                 .iter()
                 .map(|v| match v {
                     Value::Null => Ok(None),
-                    other => other.as_f64().map(Some).ok_or_else(|| bad(format!("output `{name}` holds {other}"))),
+                    other => other
+                        .as_f64()
+                        .map(Some)
+                        .ok_or_else(|| bad(format!("output `{name}` holds {other}"))),
                 })
                 .collect()
         })

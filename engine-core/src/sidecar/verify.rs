@@ -59,7 +59,12 @@ impl ColumnCheck {
     }
 
     /// Compares `reference` (native) with `other` bar by bar.
-    pub fn compare(column: impl Into<String>, reference: &[Option<f64>], other: &[Option<f64>], tolerance: Tolerance) -> Self {
+    pub fn compare(
+        column: impl Into<String>,
+        reference: &[Option<f64>],
+        other: &[Option<f64>],
+        tolerance: Tolerance,
+    ) -> Self {
         let mut check = ColumnCheck {
             column: column.into(),
             status: CheckStatus::Passed,
@@ -119,10 +124,20 @@ mod tests {
 
     #[test]
     fn a_value_on_one_side_only_fails() {
-        let check = ColumnCheck::compare("x", &[Some(1.0), None], &[Some(1.0), Some(3.0)], Tolerance::CROSS_CHECK);
+        let check = ColumnCheck::compare(
+            "x",
+            &[Some(1.0), None],
+            &[Some(1.0), Some(3.0)],
+            Tolerance::CROSS_CHECK,
+        );
         assert_eq!(check.status, CheckStatus::Failed);
         assert_eq!(check.presence_mismatches, 1);
-        let short = ColumnCheck::compare("x", &[Some(1.0), None], &[Some(1.0)], Tolerance::CROSS_CHECK);
+        let short = ColumnCheck::compare(
+            "x",
+            &[Some(1.0), None],
+            &[Some(1.0)],
+            Tolerance::CROSS_CHECK,
+        );
         assert_eq!(short.status, CheckStatus::Failed);
     }
 

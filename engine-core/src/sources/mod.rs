@@ -21,7 +21,10 @@ pub enum SourceEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{source_name}: {message}")]
-    Feed { source_name: String, message: String },
+    Feed {
+        source_name: String,
+        message: String,
+    },
 }
 
 /// A stream of bars, historical or live.
@@ -44,7 +47,10 @@ pub struct HistoricalSource {
 
 impl HistoricalSource {
     pub fn new(name: impl Into<String>, bars: Vec<Bar>) -> Self {
-        HistoricalSource { name: name.into(), bars: bars.into_iter() }
+        HistoricalSource {
+            name: name.into(),
+            bars: bars.into_iter(),
+        }
     }
 
     /// Bars not yet handed out.
