@@ -9,14 +9,20 @@ let usage () =
   exit 2
 
 (* If the reader of stdout has gone away there is nobody to answer: leave
-   quietly instead of dying of SIGPIPE or an uncaught Sys_error. *)
+   quietly instead of dying of SIGPIPE or an uncaught Sys_error. Closing
+   stdout first discards its buffer, so that the flushes run at exit (ours,
+   and Format's, which Yojson links in) have nothing left to fail on. *)
+let leave_quietly () =
+  close_out_noerr stdout;
+  exit 0
+
 let write_response response =
   try
     print_string response;
     print_char '\n'
-  with Sys_error _ -> exit 0
+  with Sys_error _ -> leave_quietly ()
 
-let flush_stdout () = try flush stdout with Sys_error _ -> exit 0
+let flush_stdout () = try flush stdout with Sys_error _ -> leave_quietly ()
 
 let answer line =
   match Indicators.Protocol.handle_line line with
@@ -59,7 +65,5 @@ let () =
     | [ _; "--server" ] -> true
     | _ -> usage ()
   in
-  (* Flushing stdout at exit can still hit a closed pipe. *)
-  at_exit (fun () -> try flush stdout with Sys_error _ -> ());
   if server then run_server () else run_one_shot ();
   exit 0

@@ -47,6 +47,39 @@ let check_responses mode (lines, status) =
         (String.concat "\n" lines);
       exit 1
 
+(* With its stdout closed by the reader, the sidecar must leave quietly with
+   status 0, not die of SIGPIPE or an uncaught exception. *)
+let closed_stdout_exits_quietly mode_args =
+  let out_read, out_write = Unix.pipe () in
+  let in_read, in_write = Unix.pipe () in
+  let err_read, err_write = Unix.pipe () in
+  Unix.close out_read;
+  (* Our ends must not leak into the child, or it never sees EOF on stdin. *)
+  Unix.set_close_on_exec in_write;
+  Unix.set_close_on_exec err_read;
+  let pid =
+    Unix.create_process sidecar (Array.of_list (sidecar :: mode_args)) in_read
+      out_write err_write
+  in
+  List.iter Unix.close [ in_read; out_write; err_write ];
+  let to_child = Unix.out_channel_of_descr in_write in
+  (try
+     for _ = 1 to 2000 do
+       output_string to_child "{\"id\": 1, \"method\": \"list\"}\n"
+     done;
+     close_out to_child
+   with Sys_error _ -> close_out_noerr to_child);
+  let _, status = Unix.waitpid [] pid in
+  let err = Unix.in_channel_of_descr err_read in
+  let stderr_text = try input_line err with End_of_file -> "" in
+  close_in err;
+  if status <> Unix.WEXITED 0 || stderr_text <> "" then begin
+    Printf.printf "FAIL closed stdout (%s): stderr %S\n" (String.concat " " mode_args)
+      stderr_text;
+    exit 1
+  end;
+  Printf.printf "ok closed stdout (%s): exit 0, silent\n" (String.concat " " mode_args)
+
 let () =
   Sys.set_signal Sys.sigpipe Sys.Signal_ignore;
   let input = String.concat "\n" requests ^ "\n" in
@@ -61,4 +94,6 @@ let () =
   (* A bad command-line argument is refused. *)
   let _, status = run [ "--bogus" ] "" in
   assert (status <> Unix.WEXITED 0);
+  closed_stdout_exits_quietly [ "--server" ];
+  closed_stdout_exits_quietly [];
   print_endline "sidecar_exe_test: all checks passed"
