@@ -69,12 +69,12 @@ let stock_indicators () =
      values, TA-Lib (and we) from n - 1: early values differ, the difference
      decays by (13/14) per bar. *)
   let adx = Adx.compute ~period:14 ~high ~low ~close in
-  let converged = 300 in
-  check_series ~name:"SI adx(14) (values from 300)" ~tolerance:exact
+  let converged = 400 in
+  check_series ~name:"SI adx(14) (values from 400)" ~tolerance:exact
     ~values_from:converged ~expected:(si_expected "adx" "adx") adx.adx;
-  check_series ~name:"SI adx(14) plus_di (values from 300)" ~tolerance:exact
+  check_series ~name:"SI adx(14) plus_di (values from 400)" ~tolerance:exact
     ~values_from:converged ~expected:(si_expected "adx" "pdi") adx.plus_di;
-  check_series ~name:"SI adx(14) minus_di (values from 300)" ~tolerance:exact
+  check_series ~name:"SI adx(14) minus_di (values from 400)" ~tolerance:exact
     ~values_from:converged ~expected:(si_expected "adx" "mdi") adx.minus_di;
   check_series ~name:"SI cci(20)" ~tolerance:exact ~expected:(si_expected "cci" "cci")
     (Cci.compute ~period:20 ~high ~low ~close);
