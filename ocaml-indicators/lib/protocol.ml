@@ -1,0 +1,279 @@
+let version = "0.1.0"
+
+type error_code =
+  | Parse_error
+  | Invalid_request
+  | Unknown_method
+  | Unknown_indicator
+  | Bad_params
+  | Bad_inputs
+  | Internal
+
+let string_of_error_code = function
+  | Parse_error -> "parse_error"
+  | Invalid_request -> "invalid_request"
+  | Unknown_method -> "unknown_method"
+  | Unknown_indicator -> "unknown_indicator"
+  | Bad_params -> "bad_params"
+  | Bad_inputs -> "bad_inputs"
+  | Internal -> "internal"
+
+(* A request fails with one of these; caught in [handle_request]. *)
+exception Request_error of error_code * string
+
+let fail code message = raise (Request_error (code, message))
+
+let error_response id code message : Yojson.Safe.t =
+  `Assoc
+    [
+      ("id", id);
+      ( "error",
+        `Assoc
+          [
+            ("code", `String (string_of_error_code code));
+            ("message", `String message);
+          ] );
+    ]
+
+let result_response id result : Yojson.Safe.t =
+  `Assoc [ ("id", id); ("result", result) ]
+
+let number_of_json (json : Yojson.Safe.t) =
+  match json with
+  | `Int i -> Some (float_of_int i)
+  | `Intlit s -> float_of_string_opt s
+  | `Float f -> Some f
+  | _ -> None
+
+let describe (json : Yojson.Safe.t) =
+  match json with
+  | `Null -> "null"
+  | `Bool _ -> "a boolean"
+  | `String _ -> "a string"
+  | `List _ | `Tuple _ -> "an array"
+  | `Assoc _ -> "an object"
+  | `Int _ | `Intlit _ | `Float _ -> "a number"
+  | `Variant _ -> "a variant"
+
+(* ---- list ---------------------------------------------------------------- *)
+
+let strings l = `List (List.map (fun s -> `String s) l)
+
+let list_result () : Yojson.Safe.t =
+  let describe_spec (spec : Catalogue.spec) =
+    `Assoc
+      [
+        ("name", `String spec.name);
+        ( "params",
+          strings
+            (List.map
+               (fun (p : Catalogue.param_spec) -> p.param_name)
+               spec.params) );
+        ("inputs", strings spec.inputs);
+        ("outputs", strings spec.outputs);
+      ]
+  in
+  `Assoc [ ("indicators", `List (List.map describe_spec Catalogue.all)) ]
+
+(* ---- compute ------------------------------------------------------------- *)
+
+let field name (fields : (string * Yojson.Safe.t) list) = List.assoc_opt name fields
+
+let read_params (spec : Catalogue.spec) (json : Yojson.Safe.t option) =
+  let given =
+    match json with
+    | None | Some `Null -> []
+    | Some (`List values) ->
+        List.mapi
+          (fun index value ->
+            match number_of_json value with
+            | Some x -> x
+            | None ->
+                let name =
+                  match List.nth_opt spec.params index with
+                  | Some p -> "parameter " ^ p.param_name
+                  | None -> Printf.sprintf "parameter %d" (index + 1)
+                in
+                fail Bad_params
+                  (Printf.sprintf "%s: %s must be a number, got %s" spec.name
+                     name (describe value)))
+          values
+    | Some other ->
+        fail Bad_params
+          (Printf.sprintf "%s: params must be an array of numbers, got %s"
+             spec.name (describe other))
+  in
+  match Catalogue.validate_params spec given with
+  | Ok params -> params
+  | Error message -> fail Bad_params message
+
+(* Converts a JSON array of numbers without non-tail recursion: the arrays
+   can hold hundreds of thousands of values. *)
+let read_number_array indicator name (json : Yojson.Safe.t) =
+  match json with
+  | `List values ->
+      let values = Array.of_list values in
+      Array.map
+        (fun value ->
+          match number_of_json value with
+          | Some x when Float.is_finite x -> x
+          | _ ->
+              fail Bad_inputs
+                (Printf.sprintf "%s: input %s must be an array of finite numbers, found %s"
+                   indicator name (describe value)))
+        values
+  | other ->
+      fail Bad_inputs
+        (Printf.sprintf "%s: input %s must be an array of numbers, got %s"
+           indicator name (describe other))
+
+let read_inputs (spec : Catalogue.spec) (json : Yojson.Safe.t option) =
+  let fields =
+    match json with
+    | Some (`Assoc fields) -> fields
+    | None -> fail Bad_inputs (spec.name ^ ": inputs missing")
+    | Some other ->
+        fail Bad_inputs
+          (Printf.sprintf "%s: inputs must be an object, got %s" spec.name
+             (describe other))
+  in
+  let arrays =
+    List.map
+      (fun name ->
+        match field name fields with
+        | Some json -> (name, read_number_array spec.name name json)
+        | None ->
+            fail Bad_inputs
+              (Printf.sprintf "%s: input %s missing (needs %s)" spec.name name
+                 (String.concat ", " spec.inputs)))
+      spec.inputs
+  in
+  (match arrays with
+  | [] -> ()
+  | (first_name, first) :: rest ->
+      List.iter
+        (fun (name, a) ->
+          if Array.length a <> Array.length first then
+            fail Bad_inputs
+              (Printf.sprintf
+                 "%s: inputs of unequal lengths: %s has %d values, %s has %d"
+                 spec.name first_name (Array.length first) name
+                 (Array.length a)))
+        rest);
+  arrays
+
+let json_of_output values : Yojson.Safe.t =
+  (* Array.to_list is tail-recursive; non-finite values become null. *)
+  `List
+    (Array.to_list
+       (Array.map
+          (function
+            | Some x when Float.is_finite x -> `Float x
+            | Some _ | None -> `Null)
+          values))
+
+let compute_result (params : Yojson.Safe.t option) : Yojson.Safe.t =
+  let fields =
+    match params with
+    | Some (`Assoc fields) -> fields
+    | None -> fail Invalid_request "compute: params missing"
+    | Some other ->
+        fail Invalid_request
+          ("compute: params must be an object, got " ^ describe other)
+  in
+  let name =
+    match field "indicator" fields with
+    | Some (`String name) -> name
+    | None -> fail Invalid_request "compute: params.indicator missing"
+    | Some other ->
+        fail Invalid_request
+          ("compute: params.indicator must be a string, got " ^ describe other)
+  in
+  let spec =
+    match Catalogue.find name with
+    | Some spec -> spec
+    | None ->
+        fail Unknown_indicator
+          (Printf.sprintf "unknown indicator %S (known: %s)" name
+             (String.concat ", "
+                (List.map
+                   (fun (s : Catalogue.spec) -> s.name)
+                   Catalogue.all)))
+  in
+  let param_values = read_params spec (field "params" fields) in
+  let inputs = read_inputs spec (field "inputs" fields) in
+  let outputs =
+    try Catalogue.run spec param_values (fun name -> List.assoc name inputs)
+    with Invalid_argument message | Failure message ->
+      fail Internal (Printf.sprintf "%s: %s" spec.name message)
+  in
+  `Assoc
+    [
+      ( "outputs",
+        `Assoc (List.map (fun (name, values) -> (name, json_of_output values)) outputs)
+      );
+    ]
+
+(* ---- dispatch ------------------------------------------------------------ *)
+
+let is_blank line = String.trim line = ""
+
+let read_id fields : Yojson.Safe.t =
+  match field "id" fields with
+  | Some ((`Int _ | `Intlit _ | `String _) as id) -> id
+  | None -> fail Invalid_request "id missing"
+  | Some other ->
+      fail Invalid_request
+        ("id must be an integer or a string, got " ^ describe other)
+
+let handle_request line =
+  (* The id is remembered as soon as it is known, so that every later error
+     can echo it. *)
+  let id = ref `Null in
+  try
+    let json =
+      try Yojson.Safe.from_string line with
+      | Yojson.Json_error message -> fail Parse_error ("not JSON: " ^ message)
+      | Stack_overflow -> fail Parse_error "not JSON: nested too deeply"
+      | e -> fail Parse_error ("not JSON: " ^ Printexc.to_string e)
+    in
+    let fields =
+      match json with
+      | `Assoc fields -> fields
+      | other -> fail Parse_error ("request must be a JSON object, got " ^ describe other)
+    in
+    id := read_id fields;
+    let method_name =
+      match field "method" fields with
+      | Some (`String m) -> m
+      | None -> fail Invalid_request "method missing"
+      | Some other -> fail Invalid_request ("method must be a string, got " ^ describe other)
+    in
+    let result =
+      match method_name with
+      | "ping" -> `Assoc [ ("pong", `Bool true); ("version", `String version) ]
+      | "list" -> list_result ()
+      | "compute" -> compute_result (field "params" fields)
+      | other ->
+          fail Unknown_method
+            (Printf.sprintf "unknown method %S (known: ping, list, compute)" other)
+    in
+    result_response !id result
+  with
+  | Request_error (code, message) -> error_response !id code message
+  | Stack_overflow -> error_response !id Internal "stack overflow"
+  | Out_of_memory -> error_response !id Internal "out of memory"
+  | e -> error_response !id Internal ("exception: " ^ Printexc.to_string e)
+
+let handle_json_line line =
+  if is_blank line then None else Some (handle_request line)
+
+let response_to_string json =
+  try Yojson.Safe.to_string ~std:true json
+  with e ->
+    (* Cannot happen for the responses built here (non-finite floats are
+       mapped to null), but a response must always come out. *)
+    Yojson.Safe.to_string
+      (error_response `Null Internal ("cannot print response: " ^ Printexc.to_string e))
+
+let handle_line line = Option.map response_to_string (handle_json_line line)
