@@ -8,7 +8,7 @@ let compute ~period ~high ~low ~close =
   if period < 2 then invalid_arg "adx: period must be >= 2";
   Input_check.same_length "adx" [ high; low; close ];
   let n = period in
-  let nf = float_of_int n and n_minus_1 = float_of_int (n - 1) in
+  let nf = float_of_int n and w = Building_blocks.wilder n in
   let len = Array.length close in
   let adx_out = Array.make len None in
   let plus_out = Array.make len None and minus_out = Array.make len None in
@@ -54,7 +54,7 @@ let compute ~period ~high ~low ~close =
       end
       else begin
         (match dx with
-        | Some dx -> adx := ((!adx *. n_minus_1) +. dx) /. nf
+        | Some dx -> adx := Building_blocks.wilder_step w !adx dx
         | None -> ());
         adx_out.(i) <- Some !adx
       end

@@ -2,7 +2,7 @@ let compute ~period ~high ~low ~close =
   if period < 1 then invalid_arg "atr: period must be >= 1";
   Input_check.same_length "atr" [ high; low; close ];
   let n = period in
-  let nf = float_of_int n and n_minus_1 = float_of_int (n - 1) in
+  let nf = float_of_int n and w = Building_blocks.wilder n in
   let len = Array.length close in
   let out = Array.make len None in
   let sum = ref 0.0 and atr = ref 0.0 in
@@ -15,7 +15,7 @@ let compute ~period ~high ~low ~close =
       out.(i) <- Some !atr
     end
     else begin
-      atr := ((!atr *. n_minus_1) +. tr) /. nf;
+      atr := Building_blocks.wilder_step w !atr tr;
       out.(i) <- Some !atr
     end
   done;

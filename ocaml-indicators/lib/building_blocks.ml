@@ -18,6 +18,7 @@ let ema_from ~first n x =
   let len = Array.length x in
   let out = Array.make len None in
   let k = 2.0 /. (float_of_int n +. 1.0) in
+  let keep = 1.0 -. k in
   let seed_index = first + n - 1 in
   if first >= 0 && seed_index < len then begin
     let sum = ref 0.0 in
@@ -27,7 +28,7 @@ let ema_from ~first n x =
     let ema = ref (!sum /. float_of_int n) in
     out.(seed_index) <- Some !ema;
     for i = seed_index + 1 to len - 1 do
-      ema := ((x.(i) -. !ema) *. k) +. !ema;
+      ema := (!ema *. keep) +. (x.(i) *. k);
       out.(i) <- Some !ema
     done
   end;
@@ -66,3 +67,11 @@ let true_range ~high ~low ~close i =
 let typical_price ~high ~low ~close = (high +. low +. close) /. 3.0
 
 let dense a = Array.map (function Some v -> v | None -> 0.0) a
+
+type wilder = { keep : float; take : float }
+
+let wilder n =
+  let nf = float_of_int n in
+  { keep = (nf -. 1.0) /. nf; take = 1.0 /. nf }
+
+let wilder_step w avg x = (avg *. w.keep) +. (x *. w.take)

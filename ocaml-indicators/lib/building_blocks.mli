@@ -18,7 +18,7 @@ val ema_from : first:int -> int -> float array -> float option array
 (** [ema_from ~first n x] is the EMA of period [n] over the elements of [x]
     from index [first] on, with [k = 2 / (n + 1)]: seeded at [first + n - 1]
     with the sum of the first [n] inputs (added in order) divided by [n], then
-    [ema = (x - ema) * k + ema]. *)
+    [ema = ema * keep + x * k] with [keep = 1 - k]. *)
 
 val window_population_sd : float array -> last:int -> int -> float -> float
 (** [window_population_sd x ~last n mean] is
@@ -44,3 +44,14 @@ val dense : float option array -> float array
 (** [dense a] replaces [None] by [0.0]; used to feed an output whose defined
     part starts at a known index into {!running_sum_average} or
     {!ema_from} with [~first] set to that index. *)
+
+type wilder
+(** The coefficients of Wilder smoothing for one period. *)
+
+val wilder : int -> wilder
+(** [wilder n] has [keep = (n - 1) / n] and [take = 1 / n], computed once. *)
+
+val wilder_step : wilder -> float -> float -> float
+(** [wilder_step w avg x] is [avg * keep + x * take]: Wilder's
+    [(avg * (n - 1) + x) / n] with one multiply and one add on the path from
+    one value to the next, exactly as the Rust engine evaluates it. *)

@@ -5,7 +5,7 @@ let value ag al =
 let compute ~period close =
   if period < 2 then invalid_arg "rsi: period must be >= 2";
   let n = period in
-  let nf = float_of_int n and n_minus_1 = float_of_int (n - 1) in
+  let nf = float_of_int n and w = Building_blocks.wilder n in
   let len = Array.length close in
   let out = Array.make len None in
   let gain = ref 0.0 and loss = ref 0.0 in
@@ -24,8 +24,8 @@ let compute ~period close =
     else begin
       let g = if d > 0.0 then d else 0.0 in
       let l = if -.d > 0.0 then -.d else 0.0 in
-      ag := ((!ag *. n_minus_1) +. g) /. nf;
-      al := ((!al *. n_minus_1) +. l) /. nf;
+      ag := Building_blocks.wilder_step w !ag g;
+      al := Building_blocks.wilder_step w !al l;
       out.(i) <- Some (value !ag !al)
     end
   done;
