@@ -122,9 +122,24 @@ let read_number_array indicator name (json : Yojson.Safe.t) =
                 (Printf.sprintf "%s: input %s must be an array of finite numbers, found %s"
                    indicator name (describe value)))
         values
+  | `Assoc [ ("f64le", `String text) ] ->
+      let values =
+        try F64_base64.decode text
+        with Invalid_argument message ->
+          fail Bad_inputs (Printf.sprintf "%s: input %s: %s" indicator name message)
+      in
+      Array.iteri
+        (fun i x ->
+          if not (Float.is_finite x) then
+            fail Bad_inputs
+              (Printf.sprintf "%s: input %s holds a non-finite value at index %d" indicator
+                 name i))
+        values;
+      values
   | other ->
       fail Bad_inputs
-        (Printf.sprintf "%s: input %s must be an array of numbers, got %s"
+        (Printf.sprintf
+           "%s: input %s must be an array of numbers or {\"f64le\": base64}, got %s"
            indicator name (describe other))
 
 let read_inputs (spec : Catalogue.spec) (json : Yojson.Safe.t option) =
@@ -172,6 +187,24 @@ let json_of_output values : Yojson.Safe.t =
             | Some _ | None -> `Null)
           values))
 
+(* The f64le encoding marks a missing value with NaN, which no indicator
+   output ever is (non-finite outputs are missing values too). *)
+let f64le_of_output values : Yojson.Safe.t =
+  let dense =
+    Array.map (function Some x when Float.is_finite x -> x | Some _ | None -> Float.nan) values
+  in
+  `Assoc [ ("f64le", `String (F64_base64.encode dense)) ]
+
+type encoding = Json | F64le
+
+let read_encoding (json : Yojson.Safe.t option) =
+  match json with
+  | None | Some (`String "json") -> Json
+  | Some (`String "f64le") -> F64le
+  | Some other ->
+      fail Invalid_request
+        ("compute: params.encoding must be \"json\" or \"f64le\", got " ^ describe other)
+
 let compute_result (params : Yojson.Safe.t option) : Yojson.Safe.t =
   let fields =
     match params with
@@ -200,6 +233,11 @@ let compute_result (params : Yojson.Safe.t option) : Yojson.Safe.t =
                    (fun (s : Catalogue.spec) -> s.name)
                    Catalogue.all)))
   in
+  let encode =
+    match read_encoding (field "encoding" fields) with
+    | Json -> json_of_output
+    | F64le -> f64le_of_output
+  in
   let param_values = read_params spec (field "params" fields) in
   let inputs = read_inputs spec (field "inputs" fields) in
   let outputs =
@@ -210,7 +248,7 @@ let compute_result (params : Yojson.Safe.t option) : Yojson.Safe.t =
   `Assoc
     [
       ( "outputs",
-        `Assoc (List.map (fun (name, values) -> (name, json_of_output values)) outputs)
+        `Assoc (List.map (fun (name, values) -> (name, encode values)) outputs)
       );
     ]
 
