@@ -306,8 +306,45 @@ let handle_request line =
 let handle_json_line line =
   if is_blank line then None else Some (handle_request line)
 
+(* Strings of printable ASCII other than '"' and '\\' need no escaping:
+   the base64 series that make up most of a large response are copied in
+   one go rather than inspected and escaped character by character. *)
+let plain_string s = String.for_all (fun c -> c >= ' ' && c <= '~' && c <> '"' && c <> '\\') s
+
+let rec write_json buf (json : Yojson.Safe.t) =
+  match json with
+  | `String s when plain_string s ->
+      Buffer.add_char buf '"';
+      Buffer.add_string buf s;
+      Buffer.add_char buf '"'
+  | `Assoc fields ->
+      Buffer.add_char buf '{';
+      List.iteri
+        (fun i (key, value) ->
+          if i > 0 then Buffer.add_char buf ',';
+          Yojson.Safe.write_string buf key;
+          Buffer.add_char buf ':';
+          write_json buf value)
+        fields;
+      Buffer.add_char buf '}'
+  | `List items ->
+      Buffer.add_char buf '[';
+      List.iteri
+        (fun i value ->
+          if i > 0 then Buffer.add_char buf ',';
+          write_json buf value)
+        items;
+      Buffer.add_char buf ']'
+  | `Float x when not (Float.is_finite x) -> invalid_arg "non-finite float in a response"
+  | other -> Yojson.Safe.write_t buf other
+
+let to_json_line json =
+  let buf = Buffer.create 4096 in
+  write_json buf json;
+  Buffer.contents buf
+
 let response_to_string json =
-  try Yojson.Safe.to_string ~std:true json
+  try to_json_line json
   with e ->
     (* Cannot happen for the responses built here (non-finite floats are
        mapped to null), but a response must always come out. *)
