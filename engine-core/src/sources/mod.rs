@@ -3,6 +3,12 @@
 //! Live and historical sources implement the same async [`MarketDataSource`]
 //! trait, so the runner does not know which one it drives.
 
+pub mod load;
+pub mod synthetic;
+
+pub use load::{detect_format, load_file, BadRowPolicy, DataFormat, LoadError, LoadOptions, LoadReport, LoadedSeries, RowIssue};
+pub use synthetic::{generate, Regime, SyntheticConfig, SyntheticSeries};
+
 use async_trait::async_trait;
 
 use crate::market_data::Bar;
@@ -22,6 +28,9 @@ pub enum SourceEvent {
 pub enum SourceError {
     #[error("{source_name}: {message}")]
     Feed { source_name: String, message: String },
+    /// A historical file could not be loaded (`file:line: message`).
+    #[error(transparent)]
+    Load(#[from] LoadError),
 }
 
 /// A stream of bars, historical or live.
