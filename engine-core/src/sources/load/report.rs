@@ -138,7 +138,8 @@ impl fmt::Display for LoadReport {
             )?;
         }
         if !self.skipped.is_empty() {
-            write!(f, "\n  skipped {} bad rows:", self.skipped.len())?;
+            let plural = if self.skipped.len() == 1 { "" } else { "s" };
+            write!(f, "\n  skipped {} bad row{plural}:", self.skipped.len())?;
             for issue in self.skipped.iter().take(SHOWN_ISSUES) {
                 write!(f, "\n    line {}: {}", issue.line, issue.message)?;
             }
