@@ -372,7 +372,7 @@ fn ftx_perp_with_microsecond_text_timestamps() {
     assert_eq!(series.bars[0].open_time, utc(2021, 12, 31, 23, 1));
     assert_eq!(
         ohlcv(&series.bars[0]),
-        (46319.0, 46385.0, 46319.0, 46377.0, 2_300_413.7295)
+        (46319.0, 46385.0, 46319.0, 46377.0, 2300413.7295)
     );
     assert_eq!(
         series.bars.last().unwrap().open_time,
@@ -380,7 +380,7 @@ fn ftx_perp_with_microsecond_text_timestamps() {
     );
     assert_eq!(
         ohlcv(series.bars.last().unwrap()),
-        (38525.0, 38546.0, 38525.0, 38544.0, 685_906.9735)
+        (38525.0, 38546.0, 38525.0, 38544.0, 685906.9735)
     );
 }
 

@@ -6,8 +6,11 @@
 pub mod load;
 pub mod synthetic;
 
-pub use load::{detect_format, load_file, BadRowPolicy, DataFormat, LoadError, LoadOptions, LoadReport, LoadedSeries, RowIssue};
-pub use synthetic::{generate, Regime, SyntheticConfig, SyntheticSeries};
+pub use load::{
+    detect_format, load_file, BadRowPolicy, DataFormat, LoadError, LoadOptions, LoadReport,
+    LoadedSeries, RowIssue,
+};
+pub use synthetic::{generate, Regime, SyntheticConfig, SyntheticConfigError, SyntheticSeries};
 
 use async_trait::async_trait;
 

@@ -257,7 +257,10 @@ pub fn generate(config: &SyntheticConfig) -> SyntheticSeries {
 
     let mut bars = Vec::with_capacity(config.bars);
     let mut regimes = Vec::with_capacity(config.bars);
-    let start_log = config.start_price.ln();
+    // The price itself is carried bar to bar (not re-derived from a log
+    // price), so every open is bit-identical to the previous close.
+    let mut price = config.start_price;
+    let start_log = price.ln();
     let mut log_price = start_log;
     let mut regime = [Regime::Bull, Regime::Range, Regime::Bear][rng.gen_range(0..3)];
     let mut left_in_segment = rng.gen_range(min_segment..=max_segment);
@@ -281,9 +284,10 @@ pub fn generate(config: &SyntheticConfig) -> SyntheticSeries {
         let pull = params.reversion * (level - log_price);
         let log_return = params.drift + pull + params.vol * noise;
 
-        let open = log_price.exp();
-        log_price += log_return;
-        let close = log_price.exp();
+        let open = price;
+        let close = open * log_return.exp();
+        price = close;
+        log_price = close.ln();
         // Wicks beyond the body, scaled to the regime's volatility.
         let up: f64 = rng.sample::<f64, _>(StandardNormal).abs() * params.vol * 0.6;
         let down: f64 = rng.sample::<f64, _>(StandardNormal).abs() * params.vol * 0.6;
