@@ -1,9 +1,9 @@
 //! The fast path: data.binance.vision kline CSV.
 //!
-//! The file is already in memory as one `&str`; one pass per line finds its
-//! commas and end, only the seven needed fields are parsed (prices through
-//! an exact fast path), and nothing is allocated per row except the bar,
-//! whose symbol is a shared `Arc<str>`.
+//! The file is already in memory as one `&str`; one word-at-a-time pass
+//! finds every comma and line end, only the seven needed fields are parsed
+//! (prices through an exact fast path), and nothing is allocated per row
+//! except the bar, whose symbol is a shared `Arc<str>`.
 
 use std::path::Path;
 
@@ -35,58 +35,133 @@ pub(crate) fn parse(
     builder: &mut SeriesBuilder<'_>,
 ) -> Result<Vec<String>, LoadError> {
     let bytes = text.as_bytes();
-    // Real files are ~93 bytes per row; reserving avoids regrowing a 300k-bar Vec.
-    builder.reserve(bytes.len() / 80 + 1);
-    let mut micros_seen = false;
-    let mut pos = 0;
-    let mut line_no = 0;
-    let mut seen_first = false;
-    // Start of fields 1..8 relative to the line; only the first seven fields are parsed.
-    let mut bounds = [0usize; 8];
-    while pos < bytes.len() {
-        // One pass over the line finds both the commas and the line end:
-        // cheaper than separate searches on ~90-byte lines.
-        let mut fields = 1;
-        let mut end = pos;
-        while end < bytes.len() {
-            match bytes[end] {
-                b'\n' => break,
-                b',' => {
-                    if fields < bounds.len() {
-                        bounds[fields] = end + 1 - pos;
-                    }
-                    fields += 1;
-                }
-                _ => {}
-            }
-            end += 1;
+    // Reserving the exact row count avoids regrowing (and over-allocating) a
+    // 300k-bar Vec; the count is a vectorised pass, far cheaper than parsing.
+    builder.reserve(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
+    let mut lines = Lines {
+        path,
+        text,
+        symbol,
+        builder,
+        line_no: 0,
+        seen_first: false,
+        micros_seen: false,
+    };
+    let mut state = LineState::new(0);
+    // Commas and newlines are found eight bytes at a time (SWAR): one pass
+    // over the file, without a per-byte branch on ordinary characters.
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        let mut hits =
+            zero_bytes(word ^ (ONES * b',' as u64)) | zero_bytes(word ^ (ONES * b'\n' as u64));
+        while hits != 0 {
+            let at = i + (hits.trailing_zeros() / 8) as usize;
+            hits &= hits - 1;
+            lines.delimiter(&mut state, at)?;
         }
-        let mut line = &text[pos..end];
-        pos = end + 1;
-        line_no += 1;
-        line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            continue;
+        i += 8;
+    }
+    for at in i..bytes.len() {
+        if bytes[at] == b',' || bytes[at] == b'\n' {
+            lines.delimiter(&mut state, at)?;
         }
-        if !seen_first {
-            seen_first = true;
-            if let Some(header) = check_header(line) {
-                header.map_err(|message| LoadError::new(path, Some(line_no), message))?;
-                continue;
-            }
-        }
-        let element = builder.rows;
-        let parsed = parse_row(line, fields, &bounds, symbol, &mut micros_seen);
-        builder.row(line_no, element, parsed)?;
+    }
+    if state.start < bytes.len() {
+        lines.line(&state, bytes.len())?; // last line without a newline
     }
     let mut notes = Vec::new();
-    if micros_seen {
+    if lines.micros_seen {
         notes.push(format!(
             "timestamps in {} converted to milliseconds",
             EpochUnit::Micros
         ));
     }
     Ok(notes)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` that is zero, with no false positives
+/// (the carry-free form of the classic has-zero-byte trick).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & !HIGHS) + !HIGHS) | x) & HIGHS
+}
+
+/// The line being scanned: where it starts and where its fields start.
+struct LineState {
+    start: usize,
+    fields: usize,
+    /// Start of fields 1..8, relative to the line; only seven fields are parsed.
+    bounds: [usize; 8],
+}
+
+impl LineState {
+    fn new(start: usize) -> Self {
+        LineState {
+            start,
+            fields: 1,
+            bounds: [0; 8],
+        }
+    }
+}
+
+/// Everything a finished line needs.
+struct Lines<'a, 'b> {
+    path: &'a Path,
+    text: &'a str,
+    symbol: &'a Symbol,
+    builder: &'a mut SeriesBuilder<'b>,
+    line_no: usize,
+    seen_first: bool,
+    micros_seen: bool,
+}
+
+impl Lines<'_, '_> {
+    /// A comma or newline at byte `at`.
+    #[inline]
+    fn delimiter(&mut self, state: &mut LineState, at: usize) -> Result<(), LoadError> {
+        if self.text.as_bytes()[at] == b',' {
+            if state.fields < state.bounds.len() {
+                state.bounds[state.fields] = at + 1 - state.start;
+            }
+            state.fields += 1;
+        } else {
+            self.line(state, at)?;
+            // Stale bounds are harmless: a row is only read when all 12 fields were seen.
+            state.start = at + 1;
+            state.fields = 1;
+        }
+        Ok(())
+    }
+
+    /// The line `state.start..end` (newline excluded).
+    fn line(&mut self, state: &LineState, end: usize) -> Result<(), LoadError> {
+        self.line_no += 1;
+        let line = &self.text[state.start..end];
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        if !self.seen_first {
+            self.seen_first = true;
+            if let Some(header) = check_header(line) {
+                return header
+                    .map_err(|message| LoadError::new(self.path, Some(self.line_no), message));
+            }
+        }
+        let element = self.builder.rows;
+        let parsed = parse_row(
+            line,
+            state.fields,
+            &state.bounds,
+            self.symbol,
+            &mut self.micros_seen,
+        );
+        self.builder.row(self.line_no, element, parsed)
+    }
 }
 
 /// `None` when the first line is data; `Some(Ok)` for a kline header to
@@ -341,6 +416,22 @@ mod tests {
             parse_one("2023-08-01,1,1,1,1,1,1690848059999,1,1,1,1,0").unwrap_err(),
             "field open_time: \"2023-08-01\" is not an integer timestamp"
         );
+    }
+
+    #[test]
+    fn zero_bytes_marks_exactly_the_zero_bytes() {
+        for word in [
+            0u64,
+            u64::MAX,
+            0x0100_FF00_0180_0001,
+            0x8000_0000_0000_0080,
+            0x0001_0203_0405_0607,
+        ] {
+            let expected = (0..8)
+                .filter(|k| (word >> (8 * k)) & 0xFF == 0)
+                .fold(0u64, |m, k| m | (0x80 << (8 * k)));
+            assert_eq!(zero_bytes(word), expected, "{word:#018x}");
+        }
     }
 
     #[test]

@@ -60,12 +60,23 @@ pub(crate) fn parse_int(bytes: &[u8]) -> Option<i64> {
         return None;
     }
     let mut value: i64 = 0;
-    for &b in digits {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
+    if digits.len() <= 18 {
+        // Cannot overflow: the common case skips the checked arithmetic.
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            value = value * 10 + d as i64;
         }
-        value = value.checked_mul(10)?.checked_add(d as i64)?;
+    } else {
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            value = value.checked_mul(10)?.checked_add(d as i64)?;
+        }
     }
     Some(if negative { -value } else { value })
 }
