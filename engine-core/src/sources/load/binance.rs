@@ -62,8 +62,8 @@ pub(crate) fn parse(
         }
         i += 8;
     }
-    for at in i..bytes.len() {
-        if bytes[at] == b',' || bytes[at] == b'\n' {
+    for (at, &b) in bytes.iter().enumerate().skip(i) {
+        if b == b',' || b == b'\n' {
             lines.delimiter(&mut state, at)?;
         }
     }
@@ -416,6 +416,43 @@ mod tests {
             parse_one("2023-08-01,1,1,1,1,1,1690848059999,1,1,1,1,0").unwrap_err(),
             "field open_time: \"2023-08-01\" is not an integer timestamp"
         );
+    }
+
+    fn parse_text(text: &str) -> Result<Vec<Bar>, LoadError> {
+        let path = Path::new("k.csv");
+        let mut builder = SeriesBuilder::new(path, super::super::BadRowPolicy::Fail, false);
+        let notes = parse(path, text, &"K".into(), &mut builder)?;
+        Ok(builder
+            .finish(super::super::DataFormat::BinanceKlines, notes)?
+            .bars)
+    }
+
+    #[test]
+    fn handles_crlf_blank_lines_and_a_missing_final_newline() {
+        let row = |minute: i64| {
+            let t = 1_690_848_000_000 + minute * 60_000;
+            format!("{t},1.5,2,1,1.25,10,{},0,0,0,0,0", t + 59_999)
+        };
+        let header = COLUMNS.join(",");
+        for text in [
+            format!("{header}\r\n{}\r\n\r\n{}\r\n", row(0), row(1)),
+            format!("{}\n{}", row(0), row(1)),
+            format!("{}\n{}\n\n", row(0), row(1)),
+        ] {
+            let bars = parse_text(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(bars.len(), 2, "{text:?}");
+            assert_eq!(
+                (bars[1].open, bars[1].close, bars[1].volume),
+                (1.5, 1.25, 10.0)
+            );
+        }
+        let err = parse_text(&format!("{header}\n{}\n\n{}", row(0), row(0))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "k.csv:4: open_time 2023-08-01T00:00:00Z is not after line 2 (same time)"
+        );
+        let err = parse_text("Date,Open,High,Low,Close\n").unwrap_err();
+        assert_eq!(err.line, Some(1));
     }
 
     #[test]
