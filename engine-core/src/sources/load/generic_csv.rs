@@ -91,7 +91,8 @@ pub(crate) fn parse(
             names.insert(1, "Time".to_string());
         }
     }
-    let columns = map_columns(path, &names)?;
+    let header_line = header.position().map_or(1, |p| p.line() as usize);
+    let columns = map_columns(path, header_line, &names)?;
     if columns.volume.is_none() {
         notes.push("no volume column: volume set to 0".to_string());
     }
@@ -114,7 +115,7 @@ pub(crate) fn parse(
 }
 
 /// Finds the time and OHLCV columns by name, case-insensitively.
-fn map_columns(path: &Path, names: &[String]) -> Result<Columns, LoadError> {
+fn map_columns(path: &Path, header_line: usize, names: &[String]) -> Result<Columns, LoadError> {
     let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
     let find = |name: &str| lower.iter().position(|n| n == name);
     let (open, high, low, close) = (find("open"), find("high"), find("low"), find("close"));
@@ -133,7 +134,7 @@ fn map_columns(path: &Path, names: &[String]) -> Result<Columns, LoadError> {
         let found: Vec<String> = names.iter().map(|n| display_name(n)).collect();
         return Err(LoadError::new(
             path,
-            Some(1),
+            Some(header_line),
             format!(
                 "no OHLC bars here: the header has columns [{}]; expected a time column (date, time, datetime, timestamp, \
                  open_time or an unnamed first column) and open, high, low, close (volume optional)",

@@ -186,6 +186,33 @@ mod tests {
     }
 
     #[test]
+    fn display_summarises_and_lists_the_first_skipped_rows() {
+        let report = LoadReport {
+            file: PathBuf::from("data/x.csv"),
+            format: DataFormat::GenericCsv,
+            rows: 107,
+            bars: 100,
+            skipped: (0..7)
+                .map(|i| RowIssue {
+                    line: 10 + i,
+                    message: format!("bad {i}"),
+                })
+                .collect(),
+            interval_ms: Some(60_000),
+            gaps: 3,
+            missing_bars: 9,
+            largest_gap_ms: Some(300_000),
+            notes: vec!["no volume column: volume set to 0".into()],
+        };
+        assert_eq!(
+            report.to_string(),
+            "data/x.csv: csv format, 100 bars from 107 rows, interval 1m, 3 gaps (9 missing bars, largest 5m)\n  \
+             skipped 7 bad rows:\n    line 10: bad 0\n    line 11: bad 1\n    line 12: bad 2\n    line 13: bad 3\n    \
+             line 14: bad 4\n    ... and 2 more\n  note: no volume column: volume set to 0"
+        );
+    }
+
+    #[test]
     fn formats_durations() {
         assert_eq!(format_duration_ms(60_000), "1m");
         assert_eq!(format_duration_ms(86_400_000), "1d");
