@@ -21,8 +21,11 @@ use crate::market_data::{Bar, Symbol};
 /// The market regime a synthetic bar was drawn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Regime {
+    /// Positive drift, moderate volatility.
     Bull,
+    /// Mean-reverting around the segment's starting level, low volatility.
     Range,
+    /// Negative drift, higher volatility.
     Bear,
 }
 
@@ -91,7 +94,9 @@ impl RegimeParams {
 /// What to generate. Parse from `"seed=7,bars=5000,interval=5m,symbol=ABC"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntheticConfig {
+    /// Symbol carried by every bar.
     pub symbol: String,
+    /// Seed of the `StdRng`: the same config always gives the same bars.
     pub seed: u64,
     /// Number of bars.
     pub bars: usize,
@@ -141,7 +146,9 @@ impl SyntheticConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("synthetic config: {key}: {message}")]
 pub struct SyntheticConfigError {
+    /// The offending key (or the whole item when it has no `=`).
     pub key: String,
+    /// What is wrong with its value.
     pub message: String,
 }
 
@@ -239,6 +246,7 @@ fn parse_interval(text: &str) -> Option<i64> {
 /// Generated bars and the regime each was drawn from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntheticSeries {
+    /// Valid bars, `interval_ms` apart, each opening at the previous close.
     pub bars: Vec<Bar>,
     /// `regimes[i]` is the planted regime of `bars[i]`.
     pub regimes: Vec<Regime>,

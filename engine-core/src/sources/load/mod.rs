@@ -75,6 +75,7 @@ pub enum BadRowPolicy {
 pub struct LoadOptions {
     /// `None` detects the format from the file's first bytes.
     pub format: Option<DataFormat>,
+    /// Fail on the first bad row (default) or skip and report bad rows.
     pub bad_rows: BadRowPolicy,
     /// `None` takes the symbol from the file name: the part before the first
     /// `-`, `_` or `.`, uppercased (`FILUSDT-1m-2023-08.csv` → `FILUSDT`).
@@ -84,7 +85,9 @@ pub struct LoadOptions {
 /// The bars of one file and what the load found.
 #[derive(Debug, Clone)]
 pub struct LoadedSeries {
+    /// Valid bars in strictly increasing open-time order; gaps are not filled.
     pub bars: Vec<Bar>,
+    /// What the load found: counts, interval, gaps, skipped rows, notes.
     pub report: LoadReport,
 }
 
@@ -97,6 +100,7 @@ pub struct LoadError {
     pub file: PathBuf,
     /// 1-based physical line, counting the header, when known.
     pub line: Option<usize>,
+    /// What is wrong, naming the field where there is one.
     pub message: String,
 }
 
