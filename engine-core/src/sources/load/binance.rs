@@ -36,8 +36,8 @@ pub(crate) fn parse(
 ) -> Result<Vec<String>, LoadError> {
     let bytes = text.as_bytes();
     // Reserving the exact row count avoids regrowing (and over-allocating) a
-    // 300k-bar Vec; the count is a vectorised pass, far cheaper than parsing.
-    builder.reserve(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
+    // 300k-bar Vec; counting newlines a word at a time is far cheaper than parsing.
+    builder.reserve(count_newlines(bytes) + 1);
     let mut lines = Lines {
         path,
         text,
@@ -78,6 +78,19 @@ pub(crate) fn parse(
         ));
     }
     Ok(notes)
+}
+
+/// Newlines in `bytes`, eight bytes at a time.
+fn count_newlines(bytes: &[u8]) -> usize {
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder().iter().filter(|&&b| b == b'\n').count();
+    words
+        .map(|w| {
+            let word = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            zero_bytes(word ^ (ONES * b'\n' as u64)).count_ones() as usize
+        })
+        .sum::<usize>()
+        + tail
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -453,6 +466,13 @@ mod tests {
         );
         let err = parse_text("Date,Open,High,Low,Close\n").unwrap_err();
         assert_eq!(err.line, Some(1));
+    }
+
+    #[test]
+    fn counts_newlines() {
+        let text = "a\nbb\n\nccccccccccccccc\nd\n\n\n\nxyz";
+        assert_eq!(count_newlines(text.as_bytes()), text.matches('\n').count());
+        assert_eq!(count_newlines(b""), 0);
     }
 
     #[test]
