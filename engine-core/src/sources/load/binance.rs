@@ -47,28 +47,21 @@ pub(crate) fn parse(
         seen_first: false,
         micros_seen: false,
     };
-    let mut state = LineState::new(0);
-    // Commas and newlines are found eight bytes at a time (SWAR): one pass
-    // over the file, without a per-byte branch on ordinary characters.
-    let mut i = 0;
-    while i + 8 <= bytes.len() {
-        let word = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        let mut hits =
-            zero_bytes(word ^ (ONES * b',' as u64)) | zero_bytes(word ^ (ONES * b'\n' as u64));
-        while hits != 0 {
-            let at = i + (hits.trailing_zeros() / 8) as usize;
-            hits &= hits - 1;
-            lines.delimiter(&mut state, at)?;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        // After the first line, rows take the fused fast path. Whatever it
+        // does not recognise (a blank line, an unusual number, a wrong field
+        // count) is re-read by the general path, which gives the exact error.
+        if lines.seen_first {
+            if let Some((row, end)) = fast_row(bytes, pos) {
+                lines.fast(row)?;
+                pos = end + 1;
+                continue;
+            }
         }
-        i += 8;
-    }
-    for (at, &b) in bytes.iter().enumerate().skip(i) {
-        if b == b',' || b == b'\n' {
-            lines.delimiter(&mut state, at)?;
-        }
-    }
-    if state.start < bytes.len() {
-        lines.line(&state, bytes.len())?; // last line without a newline
+        let end = find_newline(bytes, pos);
+        lines.line(pos, end)?;
+        pos = end + 1;
     }
     let mut notes = Vec::new();
     if lines.micros_seen {
@@ -78,6 +71,137 @@ pub(crate) fn parse(
         ));
     }
     Ok(notes)
+}
+
+/// The values of one row read by [`fast_row`].
+struct FastRow {
+    open_time: i64,
+    close_time: i64,
+    /// open, high, low, close, volume.
+    values: [f64; 5],
+    micros: bool,
+}
+
+/// Reads a well-formed kline row starting at `pos` in one pass: the seven
+/// needed fields are parsed while they are scanned, the remaining five are
+/// only counted. Returns the row and the index of its newline (or the end of
+/// the text), or `None` for anything unusual, left to the general path.
+#[inline]
+fn fast_row(bytes: &[u8], pos: usize) -> Option<(FastRow, usize)> {
+    let mut p = pos;
+    let (open_time, open_micros) = fast_time(bytes, &mut p)?;
+    let mut values = [0.0; 5];
+    for value in &mut values {
+        *value = fast_decimal(bytes, &mut p)?;
+    }
+    let (close_time, close_micros) = fast_time(bytes, &mut p)?;
+    // Fields 7..=11: exactly four more commas before the line ends.
+    let (commas, end) = commas_to_newline(bytes, p);
+    if commas != 4 {
+        return None;
+    }
+    let row = FastRow {
+        open_time,
+        close_time,
+        values,
+        micros: open_micros || close_micros,
+    };
+    Some((row, end))
+}
+
+/// An epoch-ms or epoch-µs integer followed by a comma, as milliseconds.
+#[inline]
+fn fast_time(bytes: &[u8], p: &mut usize) -> Option<(i64, bool)> {
+    let start = *p;
+    let mut value: i64 = 0;
+    while let Some(&b) = bytes.get(*p) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value = value * 10 + d as i64;
+        *p += 1;
+        if *p - start > 18 {
+            return None;
+        }
+    }
+    if *p == start || bytes.get(*p) != Some(&b',') {
+        return None;
+    }
+    *p += 1;
+    match epoch_to_ms(value) {
+        (ms, EpochUnit::Millis) => Some((ms, false)),
+        (ms, EpochUnit::Micros) => Some((ms, true)),
+        _ => None,
+    }
+}
+
+/// A plain decimal followed by a comma, under the same exactness rule as
+/// [`parse_decimal`].
+#[inline]
+fn fast_decimal(bytes: &[u8], p: &mut usize) -> Option<f64> {
+    let mut mantissa: u64 = 0;
+    let mut count = 0;
+    let mut scale = 0;
+    let mut seen_dot = false;
+    while let Some(&b) = bytes.get(*p) {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            if count == 19 {
+                return None;
+            }
+            mantissa = mantissa * 10 + d as u64;
+            count += 1;
+            scale += seen_dot as usize;
+        } else if b == b'.' && !seen_dot {
+            seen_dot = true;
+        } else {
+            break;
+        }
+        *p += 1;
+    }
+    if count == 0 || bytes.get(*p) != Some(&b',') || mantissa > (1 << 53) || scale >= POW10.len() {
+        return None;
+    }
+    *p += 1;
+    Some(mantissa as f64 / POW10[scale])
+}
+
+/// Commas from `from` up to the next newline, and the newline's index (or
+/// the end of the text), eight bytes at a time.
+#[inline]
+fn commas_to_newline(bytes: &[u8], from: usize) -> (u32, usize) {
+    let mut commas = 0;
+    let mut q = from;
+    while q + 8 <= bytes.len() {
+        let word = u64::from_le_bytes(bytes[q..q + 8].try_into().expect("8 bytes"));
+        let newlines = zero_bytes(word ^ (ONES * b'\n' as u64));
+        let comma_bits = zero_bytes(word ^ (ONES * b',' as u64));
+        if newlines != 0 {
+            let bit = newlines.trailing_zeros();
+            // Commas in bytes before the newline have lower high bits.
+            commas += (comma_bits & ((1u64 << bit) - 1)).count_ones();
+            return (commas, q + (bit / 8) as usize);
+        }
+        commas += comma_bits.count_ones();
+        q += 8;
+    }
+    for (at, &b) in bytes.iter().enumerate().skip(q) {
+        match b {
+            b'\n' => return (commas, at),
+            b',' => commas += 1,
+            _ => {}
+        }
+    }
+    (commas, bytes.len())
+}
+
+/// The index of the next newline at or after `from`, or the end of the text.
+fn find_newline(bytes: &[u8], from: usize) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| from + i)
 }
 
 /// Newlines in `bytes`, eight bytes at a time.
@@ -103,24 +227,6 @@ fn zero_bytes(x: u64) -> u64 {
     !(((x & !HIGHS) + !HIGHS) | x) & HIGHS
 }
 
-/// The line being scanned: where it starts and where its fields start.
-struct LineState {
-    start: usize,
-    fields: usize,
-    /// Start of fields 1..8, relative to the line; only seven fields are parsed.
-    bounds: [usize; 8],
-}
-
-impl LineState {
-    fn new(start: usize) -> Self {
-        LineState {
-            start,
-            fields: 1,
-            bounds: [0; 8],
-        }
-    }
-}
-
 /// Everything a finished line needs.
 struct Lines<'a, 'b> {
     path: &'a Path,
@@ -133,27 +239,33 @@ struct Lines<'a, 'b> {
 }
 
 impl Lines<'_, '_> {
-    /// A comma or newline at byte `at`.
+    /// A row the fast path read.
     #[inline]
-    fn delimiter(&mut self, state: &mut LineState, at: usize) -> Result<(), LoadError> {
-        if self.text.as_bytes()[at] == b',' {
-            if state.fields < state.bounds.len() {
-                state.bounds[state.fields] = at + 1 - state.start;
-            }
-            state.fields += 1;
-        } else {
-            self.line(state, at)?;
-            // Stale bounds are harmless: a row is only read when all 12 fields were seen.
-            state.start = at + 1;
-            state.fields = 1;
-        }
-        Ok(())
+    fn fast(&mut self, row: FastRow) -> Result<(), LoadError> {
+        self.line_no += 1;
+        self.micros_seen |= row.micros;
+        let element = self.builder.rows;
+        let [open, high, low, close, volume] = row.values;
+        let bar = Bar {
+            symbol: self.symbol.clone(),
+            open_time: row.open_time,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            bid: None,
+            ask: None,
+            close_time: Some(row.close_time),
+        };
+        self.builder.row(self.line_no, element, Ok(bar))
     }
 
-    /// The line `state.start..end` (newline excluded).
-    fn line(&mut self, state: &LineState, end: usize) -> Result<(), LoadError> {
+    /// The general path for the line `start..end` (newline excluded): the
+    /// header, blank lines and every row the fast path declined.
+    fn line(&mut self, start: usize, end: usize) -> Result<(), LoadError> {
         self.line_no += 1;
-        let line = &self.text[state.start..end];
+        let line = &self.text[start..end];
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             return Ok(());
@@ -165,16 +277,26 @@ impl Lines<'_, '_> {
                     .map_err(|message| LoadError::new(self.path, Some(self.line_no), message));
             }
         }
+        let (fields, bounds) = split(line);
         let element = self.builder.rows;
-        let parsed = parse_row(
-            line,
-            state.fields,
-            &state.bounds,
-            self.symbol,
-            &mut self.micros_seen,
-        );
+        let parsed = parse_row(line, fields, &bounds, self.symbol, &mut self.micros_seen);
         self.builder.row(self.line_no, element, parsed)
     }
+}
+
+/// The field count of `line` and the start of its fields 1..8.
+fn split(line: &str) -> (usize, [usize; 8]) {
+    let mut bounds = [0usize; 8];
+    let mut fields = 1;
+    for (i, b) in line.bytes().enumerate() {
+        if b == b',' {
+            if fields < bounds.len() {
+                bounds[fields] = i + 1;
+            }
+            fields += 1;
+        }
+    }
+    (fields, bounds)
 }
 
 /// `None` when the first line is data; `Some(Ok)` for a kline header to
@@ -320,17 +442,89 @@ mod tests {
     }
 
     fn parse_one_seen(line: &str, seen: &mut bool) -> Result<Bar, String> {
-        let mut bounds = [0usize; 8];
-        let mut fields = 1;
-        for (i, b) in line.bytes().enumerate() {
-            if b == b',' {
-                if fields < 8 {
-                    bounds[fields] = i + 1;
+        let (fields, bounds) = split(line);
+        parse_row(line, fields, &bounds, &"X".into(), seen)
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_path_or_declines() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let times = ["1690848000000", "1690848000000000"];
+        let decimals = [
+            "4.255",
+            "25259.1",
+            "0",
+            "3.",
+            ".5",
+            "0.00002853",
+            "60685.22000000",
+        ];
+        let odd = [
+            "abc",
+            "",
+            "-1",
+            "1e3",
+            " 2",
+            "1.2.3",
+            "4,5",
+            "9\r",
+            "12345678901234567890",
+        ];
+        let (mut fast_rows, mut declined) = (0, 0);
+        for _ in 0..50_000 {
+            let fields = if rng.gen_bool(0.8) {
+                12
+            } else {
+                rng.gen_range(9..=14)
+            };
+            let line: Vec<&str> = (0..fields)
+                .map(|k| {
+                    let pool: &[&str] = if rng.gen_bool(0.05) {
+                        &odd
+                    } else if k == 0 || k == 6 {
+                        &times
+                    } else {
+                        &decimals
+                    };
+                    pool[rng.gen_range(0..pool.len())]
+                })
+                .collect();
+            let line = line.join(",");
+            let text = format!("{line}\nNEXT");
+            let general = parse_one_seen(&line, &mut false);
+            match fast_row(text.as_bytes(), 0) {
+                Some((row, end)) => {
+                    assert_eq!(end, line.len(), "{line}");
+                    let bar =
+                        general.unwrap_or_else(|e| panic!("fast path accepted {line:?}: {e}"));
+                    assert_eq!(
+                        (row.open_time, Some(row.close_time)),
+                        (bar.open_time, bar.close_time),
+                        "{line}"
+                    );
+                    assert_eq!(
+                        row.values,
+                        [bar.open, bar.high, bar.low, bar.close, bar.volume],
+                        "{line}"
+                    );
+                    fast_rows += 1;
                 }
-                fields += 1;
+                None => {
+                    declined += 1;
+                    // Declined rows are either errors or unusual-but-valid numbers.
+                    let unusual = line.split(',').take(7).any(|f| odd.contains(&f));
+                    assert!(
+                        general.is_err() || unusual,
+                        "fast path declined a plain row {line:?}"
+                    );
+                }
             }
         }
-        parse_row(line, fields, &bounds, &"X".into(), seen)
+        assert!(
+            fast_rows > 10_000 && declined > 10_000,
+            "fast {fast_rows}, declined {declined}"
+        );
     }
 
     #[test]
