@@ -419,6 +419,13 @@ mod tests {
     }
 
     #[test]
+    fn converts_into_a_source_error_unchanged() {
+        let err: crate::sources::SourceError =
+            LoadError::new(Path::new("a.csv"), Some(3), "expected 12 fields, found 11").into();
+        assert_eq!(err.to_string(), "a.csv:3: expected 12 fields, found 11");
+    }
+
+    #[test]
     fn error_display_has_file_and_line() {
         assert_eq!(
             LoadError::new(
