@@ -11,6 +11,7 @@ mod binance;
 mod generic_csv;
 mod json;
 mod report;
+mod scan;
 pub(crate) mod timestamp;
 
 use std::fmt;
