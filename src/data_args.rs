@@ -52,7 +52,8 @@ impl DataArgs {
             None => {
                 let config = self.synthetic.clone().unwrap_or_default();
                 let series = generate(&config);
-                let origin = format!("synthetic(seed={}, bars={}, interval={}ms)", config.seed, config.bars, config.interval_ms);
+                let origin =
+                    format!("synthetic(seed={}, bars={}, interval={}ms)", config.seed, config.bars, config.interval_ms);
                 tracing::info!(bars = series.bars.len(), "generated {origin}");
                 Ok(LoadedBars { bars: series.bars, origin })
             }

@@ -11,7 +11,10 @@ pub enum Sink {
     Stdout(BufWriter<io::Stdout>),
     Device(BufWriter<File>),
     /// A temporary file beside the target, renamed over it on `finish`.
-    File { temp: tempfile::NamedTempFile<BufWriter<File>>, target: PathBuf },
+    File {
+        temp: tempfile::NamedTempFile<BufWriter<File>>,
+        target: PathBuf,
+    },
 }
 
 impl Sink {
@@ -21,7 +24,10 @@ impl Sink {
             // A device or a pipe (`-o /dev/null`) is written in place: renaming
             // a temporary file over it would replace the device.
             Some(target) if target.exists() && !target.is_file() => {
-                let file = File::options().write(true).open(target).with_context(|| format!("opening {}", target.display()))?;
+                let file = File::options()
+                    .write(true)
+                    .open(target)
+                    .with_context(|| format!("opening {}", target.display()))?;
                 Ok(Sink::Device(BufWriter::with_capacity(1 << 16, file)))
             }
             Some(target) => {

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn engine(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trading-engine")).args(args).env_remove("RUST_LOG").output().expect("running trading-engine")
+    Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("running trading-engine")
 }
 
 fn stdout(out: &Output) -> String {
@@ -41,8 +45,22 @@ fn list_shows_every_indicator_with_parameters_and_outputs() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     for name in [
-        "sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "vwap", "vwap_session", "stoch", "adx", "obv", "cci", "willr",
-        "roc", "stddev",
+        "sma",
+        "ema",
+        "wma",
+        "rsi",
+        "macd",
+        "bollinger",
+        "atr",
+        "vwap",
+        "vwap_session",
+        "stoch",
+        "adx",
+        "obv",
+        "cci",
+        "willr",
+        "roc",
+        "stddev",
     ] {
         assert!(text.lines().any(|l| l.split_whitespace().next() == Some(name)), "{name} missing from:\n{text}");
     }
@@ -66,7 +84,8 @@ fn compute_on_the_default_synthetic_data() {
     assert_eq!((rows[32][3], rows[33][3] != "", rows[33][4] != ""), ("", true, true));
     // Values round-trip: the histogram is exactly line minus signal.
     let last = &rows[299];
-    let (line, signal, hist): (f64, f64, f64) = (last[2].parse().unwrap(), last[3].parse().unwrap(), last[4].parse().unwrap());
+    let (line, signal, hist): (f64, f64, f64) =
+        (last[2].parse().unwrap(), last[3].parse().unwrap(), last[4].parse().unwrap());
     assert_eq!(hist, line - signal);
 }
 
@@ -75,7 +94,15 @@ fn compute_writes_json_and_files_whole() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("out.json");
     let out = engine(&[
-        "indicators", "compute", "--synthetic", "bars=50,seed=3", "-i", "sma:10", "--format", "json", "-o",
+        "indicators",
+        "compute",
+        "--synthetic",
+        "bars=50,seed=3",
+        "-i",
+        "sma:10",
+        "--format",
+        "json",
+        "-o",
         target.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -90,7 +117,8 @@ fn compute_writes_json_and_files_whole() {
 
 #[test]
 fn bad_indicator_specs_exit_2_with_a_clear_message() {
-    for (spec, expected) in [("ema:0", "period"), ("ema:abc", "abc"), ("nosuch:3", "nosuch"), ("macd:1,2,3,4", "macd")] {
+    for (spec, expected) in [("ema:0", "period"), ("ema:abc", "abc"), ("nosuch:3", "nosuch"), ("macd:1,2,3,4", "macd")]
+    {
         let out = engine(&["indicators", "compute", "--synthetic", "bars=10", "-i", spec]);
         assert_eq!(out.status.code(), Some(2), "{spec}: {}", stderr(&out));
         let err = stderr(&out);
@@ -114,7 +142,8 @@ fn bad_data_is_reported_with_file_line_and_field() {
     let fields: Vec<&str> = lines[1811].split(',').collect();
     let close: f64 = fields[4].parse().unwrap();
     let broken_high = close - 0.2;
-    lines[1811] = format!("{},{},{},{},{},{},{}", fields[0], fields[1], broken_high, fields[3], fields[4], fields[5], fields[6]);
+    lines[1811] =
+        format!("{},{},{},{},{},{},{}", fields[0], fields[1], broken_high, fields[3], fields[4], fields[5], fields[6]);
     let path = write_file(dir.path(), "orcl.csv", &(lines.join("\n") + "\n"));
     let out = engine(&["indicators", "compute", "--data", path.to_str().unwrap(), "-i", "ema:5"]);
     assert_eq!(out.status.code(), Some(2));
@@ -146,7 +175,16 @@ fn generated_data_loads_back_identically() {
     let dir = tempfile::tempdir().unwrap();
     for format in ["binance", "csv", "json"] {
         let file = dir.path().join(format!("synth.{format}"));
-        let out = engine(&["data", "generate", "--synthetic", "seed=11,bars=500,interval=5m", "--format", format, "-o", file.to_str().unwrap()]);
+        let out = engine(&[
+            "data",
+            "generate",
+            "--synthetic",
+            "seed=11,bars=500,interval=5m",
+            "--format",
+            format,
+            "-o",
+            file.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{format}: {}", stderr(&out));
         let direct = engine(&["indicators", "compute", "--synthetic", "seed=11,bars=500,interval=5m", "--all"]);
         let from_file = engine(&["indicators", "compute", "--data", file.to_str().unwrap(), "--all"]);
@@ -159,8 +197,17 @@ fn generated_data_loads_back_identically() {
 fn backend_both_cross_checks_every_indicator_on_real_binance_data() {
     let sidecar = sidecar();
     let out = engine(&[
-        "indicators", "compute", "--data", shared_data("binance-vision-um/FILUSDT-1m-2023-08.csv").to_str().unwrap(), "--all",
-        "--backend", "both", "--sidecar", sidecar.to_str().unwrap(), "-o", "/dev/null",
+        "indicators",
+        "compute",
+        "--data",
+        shared_data("binance-vision-um/FILUSDT-1m-2023-08.csv").to_str().unwrap(),
+        "--all",
+        "--backend",
+        "both",
+        "--sidecar",
+        sidecar.to_str().unwrap(),
+        "-o",
+        "/dev/null",
     ]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -214,8 +261,24 @@ fn run_with_flaky_sidecar(first_start: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let flaky = flaky_sidecar(dir.path(), first_start);
     engine(&[
-        "indicators", "compute", "--synthetic", "bars=3000", "-i", "ema:20", "-i", "rsi:14", "-i", "macd:12,26,9", "--backend",
-        "both", "--sidecar", flaky.to_str().unwrap(), "--sidecar-timeout", "1", "-o", "/dev/null",
+        "indicators",
+        "compute",
+        "--synthetic",
+        "bars=3000",
+        "-i",
+        "ema:20",
+        "-i",
+        "rsi:14",
+        "-i",
+        "macd:12,26,9",
+        "--backend",
+        "both",
+        "--sidecar",
+        flaky.to_str().unwrap(),
+        "--sidecar-timeout",
+        "1",
+        "-o",
+        "/dev/null",
     ])
 }
 

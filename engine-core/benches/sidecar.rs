@@ -14,31 +14,16 @@ fn sidecar_round_trip(c: &mut Criterion) {
         "build the sidecar first: dune build --root ocaml-indicators ({} missing)",
         config.program.display()
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut sidecar = runtime.block_on(Sidecar::start(config)).unwrap();
-    let bars = generate(&SyntheticConfig {
-        bars: 10_000,
-        ..SyntheticConfig::default()
-    })
-    .bars;
+    let bars = generate(&SyntheticConfig { bars: 10_000, ..SyntheticConfig::default() }).bars;
     let spec: IndicatorSpec = "ema:20".parse().unwrap();
     c.bench_function("sidecar/ema20_10k_round_trip", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(sidecar::compute(&mut sidecar, &spec, &bars))
-                .unwrap()
-        })
+        b.iter(|| runtime.block_on(sidecar::compute(&mut sidecar, &spec, &bars)).unwrap())
     });
     let ping = serde_json::json!({});
     c.bench_function("sidecar/ping_round_trip", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(sidecar.request("ping", ping.clone()))
-                .unwrap()
-        })
+        b.iter(|| runtime.block_on(sidecar.request("ping", ping.clone())).unwrap())
     });
 }
 

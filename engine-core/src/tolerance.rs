@@ -15,10 +15,7 @@ impl Tolerance {
     /// The cross-check tolerance of `--backend both` and the parity tests:
     /// relative 1e-9, with an absolute floor of 1e-12 for values near zero
     /// (an oscillator crossing zero, a flat market's standard deviation).
-    pub const CROSS_CHECK: Tolerance = Tolerance {
-        rel: 1e-9,
-        abs: 1e-12,
-    };
+    pub const CROSS_CHECK: Tolerance = Tolerance { rel: 1e-9, abs: 1e-12 };
 
     pub const fn new(rel: f64, abs: f64) -> Self {
         Tolerance { rel, abs }

@@ -20,50 +20,26 @@ struct Series {
 
 fn series() -> Series {
     let mut rng = StdRng::seed_from_u64(0x1d1c_a70e);
-    let mut s = Series {
-        time: vec![],
-        high: vec![],
-        low: vec![],
-        close: vec![],
-        volume: vec![],
-    };
+    let mut s = Series { time: vec![], high: vec![], low: vec![], close: vec![], volume: vec![] };
     let mut price: f64 = 100.0;
     for i in 0..LEN {
         let flat = (1000..1040).contains(&i);
         if !flat {
             price = (price + rng.gen_range(-1.0..1.0)).max(1.0);
         }
-        let (up, down): (f64, f64) = if flat {
-            (0.0, 0.0)
-        } else {
-            (rng.gen_range(0.0..0.8), rng.gen_range(0.0..0.8))
-        };
+        let (up, down): (f64, f64) = if flat { (0.0, 0.0) } else { (rng.gen_range(0.0..0.8), rng.gen_range(0.0..0.8)) };
         s.time.push(1_600_000_000_000 + i as i64 * 300_000);
         s.high.push(price + up);
         s.low.push(price - down);
         s.close.push(price);
-        s.volume.push(if (2000..2030).contains(&i) {
-            0.0
-        } else {
-            rng.gen_range(0.0..1000.0f64).round()
-        });
+        s.volume.push(if (2000..2030).contains(&i) { 0.0 } else { rng.gen_range(0.0..1000.0f64).round() });
     }
     s
 }
 
 fn bars(s: &Series) -> Vec<Bar> {
     (0..LEN)
-        .map(|i| {
-            Bar::new(
-                "T".into(),
-                s.time[i],
-                s.close[i],
-                s.high[i],
-                s.low[i],
-                s.close[i],
-                s.volume[i],
-            )
-        })
+        .map(|i| Bar::new("T".into(), s.time[i], s.close[i], s.high[i], s.low[i], s.close[i], s.volume[i]))
         .collect()
 }
 

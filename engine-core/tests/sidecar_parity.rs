@@ -13,10 +13,7 @@ use engine_core::tolerance::Tolerance;
 /// Every indicator with its defaults, plus variants that move each
 /// parameter away from its default (short, long, odd, real-valued).
 fn specs() -> Vec<IndicatorSpec> {
-    let mut specs: Vec<IndicatorSpec> = catalog()
-        .iter()
-        .map(|i| IndicatorSpec::new(i.name, &[]).unwrap())
-        .collect();
+    let mut specs: Vec<IndicatorSpec> = catalog().iter().map(|i| IndicatorSpec::new(i.name, &[]).unwrap()).collect();
     for text in [
         "sma:3",
         "sma:200",
@@ -49,9 +46,8 @@ async fn assert_parity(sidecar: &mut Sidecar, what: &str, bars: &[Bar]) {
     let mut failures = Vec::new();
     for spec in specs() {
         let native = spec.compute(bars);
-        let ocaml = sidecar::compute(sidecar, &spec, bars)
-            .await
-            .unwrap_or_else(|e| panic!("{what}: {}: {e}", spec.label()));
+        let ocaml =
+            sidecar::compute(sidecar, &spec, bars).await.unwrap_or_else(|e| panic!("{what}: {}: {e}", spec.label()));
         for ((name, ours), theirs) in spec.columns().into_iter().zip(&native).zip(&ocaml) {
             let check = ColumnCheck::compare(&name, ours, theirs, Tolerance::CROSS_CHECK);
             // A column that is never defined would compare nothing and prove nothing.
@@ -61,16 +57,16 @@ async fn assert_parity(sidecar: &mut Sidecar, what: &str, bars: &[Bar]) {
             if check.status != CheckStatus::Passed {
                 failures.push(format!(
                     "{what}: {name}: {} mismatches, {} presence mismatches, max abs {:e}, max rel {:e} at bar {:?}",
-                    check.mismatches, check.presence_mismatches, check.max_abs_diff, check.max_rel_diff, check.worst_index
+                    check.mismatches,
+                    check.presence_mismatches,
+                    check.max_abs_diff,
+                    check.max_rel_diff,
+                    check.worst_index
                 ));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "native and OCaml differ:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "native and OCaml differ:\n{}", failures.join("\n"));
 }
 
 fn sidecar_config() -> SidecarConfig {
@@ -82,11 +78,7 @@ fn sidecar_config() -> SidecarConfig {
 #[tokio::test]
 async fn parity_on_synthetic_data() {
     let mut sidecar = Sidecar::start(sidecar_config()).await.unwrap();
-    for text in [
-        "seed=1,bars=20000,interval=1m",
-        "seed=99,bars=3000,interval=1h",
-        "seed=5,bars=400,interval=1d",
-    ] {
+    for text in ["seed=1,bars=20000,interval=1m", "seed=99,bars=3000,interval=1h", "seed=5,bars=400,interval=1d"] {
         let config: SyntheticConfig = text.parse().unwrap();
         let series = generate(&config);
         assert_parity(&mut sidecar, text, &series.bars).await;
@@ -110,15 +102,11 @@ async fn parity_on_real_market_data() {
         "backtrader/2006-day-001.txt",
         "backtrader/2006-01-02-volume-min-001.txt",
     ] {
-        let loaded =
-            load_file(&data.join(file), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = load_file(&data.join(file), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         assert_parity(&mut sidecar, file, &loaded.bars).await;
     }
     // ticksample.csv loads only with its duplicate timestamp skipped.
-    let options = LoadOptions {
-        bad_rows: BadRowPolicy::Skip,
-        ..LoadOptions::default()
-    };
+    let options = LoadOptions { bad_rows: BadRowPolicy::Skip, ..LoadOptions::default() };
     let ticks = load_file(&data.join("backtrader/ticksample.csv"), &options).unwrap();
     assert_parity(&mut sidecar, "ticksample.csv", &ticks.bars).await;
 }

@@ -32,76 +32,48 @@ fn script(dir: &tempfile::TempDir, name: &str, body: &str) -> PathBuf {
 
 fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a pid we started; no memory involved.
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, sig) },
-        0,
-        "signalling {pid}"
-    );
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0, "signalling {pid}");
 }
 
 fn alive(pid: u32) -> bool {
     // A zombie has exited; only a live process counts.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .split_whitespace()
-            .nth(2)
-            .is_some_and(|state| state == "Z" || state == "X"),
+        Ok(stat) => !stat.split_whitespace().nth(2).is_some_and(|state| state == "Z" || state == "X"),
         Err(_) => false,
     }
 }
 
 #[tokio::test]
 async fn a_hung_sidecar_times_out_and_is_replaced() {
-    let mut sidecar = Sidecar::start(config(common::sidecar_path()))
-        .await
-        .unwrap();
-    assert_eq!(
-        sidecar.request("ping", json!({})).await.unwrap()["pong"],
-        json!(true)
-    );
+    let mut sidecar = Sidecar::start(config(common::sidecar_path())).await.unwrap();
+    assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
     let first = sidecar.pid().unwrap();
     signal(first, libc::SIGSTOP);
     let err = sidecar.request("ping", json!({})).await.unwrap_err();
     assert!(matches!(err, SidecarError::Timeout { .. }), "{err}");
     assert!(!alive(first), "the hung sidecar was killed");
-    assert_eq!(
-        sidecar.request("ping", json!({})).await.unwrap()["pong"],
-        json!(true)
-    );
+    assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
     assert_ne!(sidecar.pid().unwrap(), first);
     assert_eq!(sidecar.restarts(), 1);
 }
 
 #[tokio::test]
 async fn a_killed_sidecar_fails_one_request_and_is_restarted() {
-    let mut sidecar = Sidecar::start(config(common::sidecar_path()))
-        .await
-        .unwrap();
+    let mut sidecar = Sidecar::start(config(common::sidecar_path())).await.unwrap();
     sidecar.request("ping", json!({})).await.unwrap();
     let first = sidecar.pid().unwrap();
     signal(first, libc::SIGKILL);
     let err = sidecar.request("ping", json!({})).await.unwrap_err();
-    assert!(
-        matches!(err, SidecarError::Crashed { .. } | SidecarError::Io { .. }),
-        "{err}"
-    );
-    assert_eq!(
-        sidecar.request("ping", json!({})).await.unwrap()["pong"],
-        json!(true)
-    );
+    assert!(matches!(err, SidecarError::Crashed { .. } | SidecarError::Io { .. }), "{err}");
+    assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
     assert_eq!(sidecar.restarts(), 1);
 }
 
 #[tokio::test]
 async fn an_error_response_keeps_the_sidecar() {
-    let mut sidecar = Sidecar::start(config(common::sidecar_path()))
-        .await
-        .unwrap();
+    let mut sidecar = Sidecar::start(config(common::sidecar_path())).await.unwrap();
     let pid = sidecar.pid();
-    let err = sidecar
-        .request("no_such_method", json!({}))
-        .await
-        .unwrap_err();
+    let err = sidecar.request("no_such_method", json!({})).await.unwrap_err();
     match err {
         SidecarError::Remote { code, .. } => assert_eq!(code, "unknown_method"),
         other => panic!("expected a remote error, got {other}"),
@@ -119,50 +91,31 @@ async fn gives_up_after_the_restart_budget() {
     let mut sidecar = Sidecar::lazy(cfg);
     for _ in 0..3 {
         let err = sidecar.request("ping", json!({})).await.unwrap_err();
-        assert!(
-            matches!(err, SidecarError::Crashed { .. } | SidecarError::Io { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, SidecarError::Crashed { .. } | SidecarError::Io { .. }), "{err}");
     }
     assert_eq!(sidecar.restarts(), 2);
     let err = sidecar.request("ping", json!({})).await.unwrap_err();
     assert!(matches!(err, SidecarError::Down { budget: 2, .. }), "{err}");
-    assert!(
-        err.to_string().contains("restart budget of 2 exhausted"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("restart budget of 2 exhausted"), "{err}");
     assert!(sidecar.is_down());
 }
 
 #[tokio::test]
 async fn a_missing_executable_is_named() {
-    let err = Sidecar::start(SidecarConfig::new("/nonexistent/sidecar.exe"))
-        .await
-        .err()
-        .unwrap();
-    assert!(
-        err.to_string().contains("/nonexistent/sidecar.exe"),
-        "{err}"
-    );
+    let err = Sidecar::start(SidecarConfig::new("/nonexistent/sidecar.exe")).await.err().unwrap();
+    assert!(err.to_string().contains("/nonexistent/sidecar.exe"), "{err}");
 }
 
 #[tokio::test]
 async fn an_oversized_response_line_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // Answers every request with a 2 MiB line.
-    let flood = script(
-        &dir,
-        "flood",
-        "while read -r line; do head -c 2097152 /dev/zero | tr '\\0' 'x'; echo; done",
-    );
+    let flood = script(&dir, "flood", "while read -r line; do head -c 2097152 /dev/zero | tr '\\0' 'x'; echo; done");
     let mut cfg = config(flood);
     cfg.max_line_bytes = 1 << 20;
     let mut sidecar = Sidecar::start(cfg).await.unwrap();
     let err = sidecar.request("ping", json!({})).await.unwrap_err();
-    assert!(
-        matches!(err, SidecarError::LineTooLong { max: 1048576, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, SidecarError::LineTooLong { max: 1048576, .. }), "{err}");
 }
 
 #[tokio::test]
@@ -175,10 +128,7 @@ async fn a_chatty_stderr_does_not_block_the_sidecar() {
         r#"read -r line; head -c 4194304 /dev/zero | tr '\0' 'e' >&2; echo '{"id":1,"result":{"pong":true}}'; sleep 5"#,
     );
     let mut sidecar = Sidecar::start(config(chatty)).await.unwrap();
-    assert_eq!(
-        sidecar.request("ping", json!({})).await.unwrap()["pong"],
-        json!(true)
-    );
+    assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
 }
 
 #[tokio::test]
@@ -189,20 +139,12 @@ async fn dropping_the_client_kills_the_whole_process_group() {
     let wrapper = script(
         &dir,
         "wrapper",
-        &format!(
-            "sleep 1000 &\necho $! > {}\nexec {} --server",
-            pidfile.display(),
-            real.display()
-        ),
+        &format!("sleep 1000 &\necho $! > {}\nexec {} --server", pidfile.display(), real.display()),
     );
     let mut sidecar = Sidecar::start(config(wrapper)).await.unwrap();
     sidecar.request("ping", json!({})).await.unwrap();
     let child = sidecar.pid().unwrap();
-    let grandchild: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let grandchild: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     assert!(alive(grandchild));
     drop(sidecar);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -210,10 +152,7 @@ async fn dropping_the_client_kills_the_whole_process_group() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!alive(child), "sidecar {child} still running");
-    assert!(
-        !alive(grandchild),
-        "process {grandchild} of the sidecar's group still running"
-    );
+    assert!(!alive(grandchild), "process {grandchild} of the sidecar's group still running");
 }
 
 #[tokio::test]
@@ -226,12 +165,6 @@ async fn stale_responses_of_abandoned_requests_are_skipped() {
         r#"read -r a; echo '{"id":1,"result":{"n":1}}'; read -r b; echo '{"id":1,"result":{"n":"stale"}}'; echo '{"id":2,"result":{"n":2}}'; sleep 5"#,
     );
     let mut sidecar = Sidecar::start(config(laggy)).await.unwrap();
-    assert_eq!(
-        sidecar.request("a", json!({})).await.unwrap()["n"],
-        json!(1)
-    );
-    assert_eq!(
-        sidecar.request("b", json!({})).await.unwrap()["n"],
-        json!(2)
-    );
+    assert_eq!(sidecar.request("a", json!({})).await.unwrap()["n"], json!(1));
+    assert_eq!(sidecar.request("b", json!({})).await.unwrap()["n"], json!(2));
 }

@@ -123,7 +123,8 @@ fn run_compute(args: ComputeArgs) -> anyhow::Result<u8> {
         Backend::Native => (compute_native(&specs, &bars), 0),
         Backend::Ocaml => {
             let runtime = runtime()?;
-            let mut sidecar = runtime.block_on(Sidecar::start(sidecar_config(&args)?)).context("starting the OCaml sidecar")?;
+            let mut sidecar =
+                runtime.block_on(Sidecar::start(sidecar_config(&args)?)).context("starting the OCaml sidecar")?;
             let mut values = Vec::with_capacity(specs.len());
             for spec in &specs {
                 let columns = runtime
@@ -213,7 +214,11 @@ fn report_checks(checks: &[ColumnCheck]) -> anyhow::Result<u8> {
     let tol = Tolerance::CROSS_CHECK;
     let mut err = std::io::stderr().lock();
     writeln!(err, "cross-check native vs OCaml (tolerance: relative {:e}, absolute {:e})", tol.rel, tol.abs)?;
-    writeln!(err, "{:<32} {:<10} {:>9} {:>14} {:>14} {:>10}", "column", "status", "compared", "max_abs_diff", "max_rel_diff", "worst_bar")?;
+    writeln!(
+        err,
+        "{:<32} {:<10} {:>9} {:>14} {:>14} {:>10}",
+        "column", "status", "compared", "max_abs_diff", "max_rel_diff", "worst_bar"
+    )?;
     let (mut passed, mut failed, mut unverified) = (0, 0, 0);
     for check in checks {
         let status = match &check.status {

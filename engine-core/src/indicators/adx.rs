@@ -115,11 +115,7 @@ impl Adx {
             }
             Some(self.adx)
         };
-        self.last = Some(AdxValue {
-            adx,
-            plus_di,
-            minus_di,
-        });
+        self.last = Some(AdxValue { adx, plus_di, minus_di });
         self.last
     }
 
@@ -171,15 +167,8 @@ pub struct AdxSeries {
 pub fn adx(high: &[f64], low: &[f64], close: &[f64], period: usize) -> AdxSeries {
     let mut a = Adx::new(period).unwrap_or_else(|e| panic!("{e}"));
     let len = close.len();
-    assert!(
-        high.len() == len && low.len() == len,
-        "adx: input lengths differ"
-    );
-    let mut out = AdxSeries {
-        adx: vec![f64::NAN; len],
-        plus_di: vec![f64::NAN; len],
-        minus_di: vec![f64::NAN; len],
-    };
+    assert!(high.len() == len && low.len() == len, "adx: input lengths differ");
+    let mut out = AdxSeries { adx: vec![f64::NAN; len], plus_di: vec![f64::NAN; len], minus_di: vec![f64::NAN; len] };
     for i in 0..len {
         if let Some(v) = a.next(high[i], low[i], close[i]) {
             out.adx[i] = v.adx.unwrap_or(f64::NAN);
@@ -202,11 +191,7 @@ mod tests {
         let out = adx(&h, &l, &c, 2);
         // Bar 1: up 1, down -0.5 → +DM 1; tr max(1.5, 1.5, 0) = 1.5. Sums P=1, M=0, T=1.5.
         // Bar 2: up -0.5, down 0.5 → −DM 0.5; tr max(1.5, 0, 1.5) = 1.5.
-        let (p, m, t) = (
-            1.0 - 1.0 / 2.0 + 0.0,
-            0.0 - 0.0 / 2.0 + 0.5,
-            1.5 - 1.5 / 2.0 + 1.5,
-        );
+        let (p, m, t) = (1.0 - 1.0 / 2.0 + 0.0, 0.0 - 0.0 / 2.0 + 0.5, 1.5 - 1.5 / 2.0 + 1.5);
         let (pdi, mdi) = (100.0 * (p / t), 100.0 * (m / t));
         assert!(out.plus_di[1].is_nan());
         assert_eq!((out.plus_di[2], out.minus_di[2]), (pdi, mdi));

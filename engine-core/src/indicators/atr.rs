@@ -9,9 +9,7 @@ use crate::market_data::Bar;
 /// True range `max(h - l, |h - c_prev|, |l - c_prev|)`.
 #[inline(always)]
 pub(crate) fn true_range(h: f64, l: f64, prev_close: f64) -> f64 {
-    (h - l)
-        .max((h - prev_close).abs())
-        .max((l - prev_close).abs())
+    (h - l).max((h - prev_close).abs()).max((l - prev_close).abs())
 }
 
 /// Streaming ATR.
@@ -105,10 +103,7 @@ impl Indicator for Atr {
 pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> {
     assert!(period >= 1, "atr: period must be >= 1");
     let len = close.len();
-    assert!(
-        high.len() == len && low.len() == len,
-        "atr: input lengths differ"
-    );
+    assert!(high.len() == len && low.len() == len, "atr: input lengths differ");
     let mut out = vec![f64::NAN; len];
     if len <= period {
         return out;
@@ -122,10 +117,7 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> 
     let mut a = sum / n;
     out[period] = a;
     let tail = period + 1;
-    let bars = high[tail..]
-        .iter()
-        .zip(&low[tail..])
-        .zip(&close[period..len - 1]);
+    let bars = high[tail..].iter().zip(&low[tail..]).zip(&close[period..len - 1]);
     for (o, ((&h, &l), &pc)) in out[tail..].iter_mut().zip(bars) {
         a = w.step(a, true_range(h, l, pc));
         *o = a;

@@ -24,11 +24,7 @@ pub struct Bollinger {
 
 #[inline(always)]
 fn bands(middle: f64, sd: f64, k: f64) -> BollingerValue {
-    BollingerValue {
-        upper: middle + k * sd,
-        middle,
-        lower: middle - k * sd,
-    }
+    BollingerValue { upper: middle + k * sd, middle, lower: middle - k * sd }
 }
 
 impl Bollinger {
@@ -36,12 +32,7 @@ impl Bollinger {
     pub fn new(period: usize, k: f64) -> Result<Self, SpecError> {
         check_int("bollinger", "period", period, 1)?;
         check_positive("bollinger", "k", k)?;
-        Ok(Bollinger {
-            period,
-            k,
-            sd: StdDev::with_period(period),
-            last: None,
-        })
+        Ok(Bollinger { period, k, sd: StdDev::with_period(period), last: None })
     }
 
     /// Feeds `x`; returns the bands once `period` values were seen.
@@ -110,11 +101,7 @@ pub fn bollinger(x: &[f64], period: usize, k: f64) -> BollingerSeries {
         upper[i] = b.upper;
         lower[i] = b.lower;
     }
-    BollingerSeries {
-        upper,
-        middle,
-        lower,
-    }
+    BollingerSeries { upper, middle, lower }
 }
 
 #[cfg(test)]
@@ -135,14 +122,7 @@ mod tests {
         for _ in 0..25 {
             b.next(46000.5);
         }
-        assert_eq!(
-            b.last,
-            Some(BollingerValue {
-                upper: 46000.5,
-                middle: 46000.5,
-                lower: 46000.5
-            })
-        );
+        assert_eq!(b.last, Some(BollingerValue { upper: 46000.5, middle: 46000.5, lower: 46000.5 }));
     }
 
     #[test]
@@ -160,10 +140,7 @@ mod tests {
 
     #[test]
     fn rejects_non_positive_k() {
-        assert_eq!(
-            Bollinger::new(20, -1.0).unwrap_err().to_string(),
-            "bollinger: parameter `k` must be > 0, got -1"
-        );
+        assert_eq!(Bollinger::new(20, -1.0).unwrap_err().to_string(), "bollinger: parameter `k` must be > 0, got -1");
         assert!(Bollinger::new(20, 0.0).is_err());
         assert!(Bollinger::new(20, f64::NAN).is_err());
     }

@@ -6,8 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{
-    Adx, Atr, Bollinger, Cci, Ema, Indicator, Macd, Obv, Roc, Rsi, SessionVwap, Sma, StdDev, Stoch,
-    Vwap, WillR, Wma,
+    Adx, Atr, Bollinger, Cci, Ema, Indicator, Macd, Obv, Roc, Rsi, SessionVwap, Sma, StdDev, Stoch, Vwap, WillR, Wma,
 };
 use crate::market_data::Bar;
 
@@ -59,12 +58,7 @@ pub struct IndicatorInfo {
 }
 
 const fn int(name: &'static str, default: f64, min: f64) -> ParamInfo {
-    ParamInfo {
-        name,
-        default,
-        integer: true,
-        min,
-    }
+    ParamInfo { name, default, integer: true, min }
 }
 
 const fn period(default: f64) -> ParamInfo {
@@ -107,26 +101,14 @@ static CATALOG: [IndicatorInfo; 16] = [
     },
     IndicatorInfo {
         name: "macd",
-        params: &[
-            int("fast", 12.0, 1.0),
-            int("slow", 26.0, 1.0),
-            int("signal", 9.0, 1.0),
-        ],
+        params: &[int("fast", 12.0, 1.0), int("slow", 26.0, 1.0), int("signal", 9.0, 1.0)],
         inputs: CLOSE,
         outputs: &["line", "signal", "hist"],
         description: "Moving average convergence/divergence",
     },
     IndicatorInfo {
         name: "bollinger",
-        params: &[
-            period(20.0),
-            ParamInfo {
-                name: "k",
-                default: 2.0,
-                integer: false,
-                min: 0.0,
-            },
-        ],
+        params: &[period(20.0), ParamInfo { name: "k", default: 2.0, integer: false, min: 0.0 }],
         inputs: CLOSE,
         outputs: &["upper", "middle", "lower"],
         description: "Bollinger Bands (population standard deviation)",
@@ -147,21 +129,14 @@ static CATALOG: [IndicatorInfo; 16] = [
     },
     IndicatorInfo {
         name: "vwap_session",
-        params: &[
-            int("session_minutes", 1440.0, 1.0),
-            int("offset_minutes", 0.0, 0.0),
-        ],
+        params: &[int("session_minutes", 1440.0, 1.0), int("offset_minutes", 0.0, 0.0)],
         inputs: &[Time, High, Low, Close, Volume],
         outputs: &["vwap"],
         description: "Session-anchored volume-weighted average price",
     },
     IndicatorInfo {
         name: "stoch",
-        params: &[
-            int("k_period", 14.0, 1.0),
-            int("k_smooth", 3.0, 1.0),
-            int("d_period", 3.0, 1.0),
-        ],
+        params: &[int("k_period", 14.0, 1.0), int("k_smooth", 3.0, 1.0), int("d_period", 3.0, 1.0)],
         inputs: HLC,
         outputs: &["k", "d"],
         description: "Slow stochastic oscillator",
@@ -217,9 +192,7 @@ pub fn catalog() -> &'static [IndicatorInfo] {
 
 /// The catalog entry named `name` (case-insensitive).
 pub fn find(name: &str) -> Option<&'static IndicatorInfo> {
-    CATALOG
-        .iter()
-        .find(|info| info.name.eq_ignore_ascii_case(name))
+    CATALOG.iter().find(|info| info.name.eq_ignore_ascii_case(name))
 }
 
 /// Why an indicator specification or parameter was refused.
@@ -228,31 +201,13 @@ pub enum SpecError {
     #[error("unknown indicator `{name}` (known: {known})")]
     UnknownIndicator { name: String, known: String },
     #[error("{indicator} takes {}, got {got}", at_most(*.max))]
-    TooManyParams {
-        indicator: &'static str,
-        max: usize,
-        got: usize,
-    },
+    TooManyParams { indicator: &'static str, max: usize, got: usize },
     #[error("{indicator}: parameter `{param}` is not a number: `{text}`")]
-    NotANumber {
-        indicator: &'static str,
-        param: &'static str,
-        text: String,
-    },
+    NotANumber { indicator: &'static str, param: &'static str, text: String },
     #[error("{indicator}: parameter `{param}` must be a whole number >= {min}, got {got}")]
-    NotWholeNumber {
-        indicator: &'static str,
-        param: &'static str,
-        min: f64,
-        got: f64,
-    },
+    NotWholeNumber { indicator: &'static str, param: &'static str, min: f64, got: f64 },
     #[error("{indicator}: parameter `{param}` must be > {min}, got {got}")]
-    NotAboveMin {
-        indicator: &'static str,
-        param: &'static str,
-        min: f64,
-        got: f64,
-    },
+    NotAboveMin { indicator: &'static str, param: &'static str, min: f64, got: f64 },
 }
 
 fn at_most(max: usize) -> String {
@@ -271,29 +226,15 @@ pub(crate) fn check_int(
     min: usize,
 ) -> Result<(), SpecError> {
     if value < min {
-        return Err(SpecError::NotWholeNumber {
-            indicator,
-            param,
-            min: min as f64,
-            got: value as f64,
-        });
+        return Err(SpecError::NotWholeNumber { indicator, param, min: min as f64, got: value as f64 });
     }
     Ok(())
 }
 
 /// Checks a real parameter that must be finite and > 0.
-pub(crate) fn check_positive(
-    indicator: &'static str,
-    param: &'static str,
-    value: f64,
-) -> Result<(), SpecError> {
+pub(crate) fn check_positive(indicator: &'static str, param: &'static str, value: f64) -> Result<(), SpecError> {
     if !(value.is_finite() && value > 0.0) {
-        return Err(SpecError::NotAboveMin {
-            indicator,
-            param,
-            min: 0.0,
-            got: value,
-        });
+        return Err(SpecError::NotAboveMin { indicator, param, min: 0.0, got: value });
     }
     Ok(())
 }
@@ -312,19 +253,9 @@ fn check_param(indicator: &'static str, p: &ParamInfo, value: f64) -> Result<f64
         // Normalise -0 to 0 so labels never print "-0".
         Ok(value + 0.0)
     } else if p.integer {
-        Err(SpecError::NotWholeNumber {
-            indicator,
-            param: p.name,
-            min: p.min,
-            got: value,
-        })
+        Err(SpecError::NotWholeNumber { indicator, param: p.name, min: p.min, got: value })
     } else {
-        Err(SpecError::NotAboveMin {
-            indicator,
-            param: p.name,
-            min: p.min,
-            got: value,
-        })
+        Err(SpecError::NotAboveMin { indicator, param: p.name, min: p.min, got: value })
     }
 }
 
@@ -341,11 +272,7 @@ impl IndicatorSpec {
     pub fn new(name: &str, params: &[f64]) -> Result<Self, SpecError> {
         let info = find(name).ok_or_else(|| unknown(name))?;
         if params.len() > info.params.len() {
-            return Err(SpecError::TooManyParams {
-                indicator: info.name,
-                max: info.params.len(),
-                got: params.len(),
-            });
+            return Err(SpecError::TooManyParams { indicator: info.name, max: info.params.len(), got: params.len() });
         }
         let params = info
             .params
@@ -399,8 +326,7 @@ impl IndicatorSpec {
             "bollinger" => Bollinger::new(p(0), self.params[1]).map(|x| Box::new(x) as _),
             "atr" => Atr::new(p(0)).map(|x| Box::new(x) as _),
             "vwap" => Vwap::new(p(0)).map(|x| Box::new(x) as _),
-            "vwap_session" => SessionVwap::new(self.params[0] as u64, self.params[1] as u64)
-                .map(|x| Box::new(x) as _),
+            "vwap_session" => SessionVwap::new(self.params[0] as u64, self.params[1] as u64).map(|x| Box::new(x) as _),
             "stoch" => Stoch::new(p(0), p(1), p(2)).map(|x| Box::new(x) as _),
             "adx" => Adx::new(p(0)).map(|x| Box::new(x) as _),
             "obv" => Ok(Box::new(Obv::new())),
@@ -430,10 +356,7 @@ impl IndicatorSpec {
 
 fn unknown(name: &str) -> SpecError {
     let known: Vec<&str> = CATALOG.iter().map(|i| i.name).collect();
-    SpecError::UnknownIndicator {
-        name: name.to_string(),
-        known: known.join(", "),
-    }
+    SpecError::UnknownIndicator { name: name.to_string(), known: known.join(", ") }
 }
 
 impl fmt::Display for IndicatorSpec {
@@ -452,15 +375,9 @@ impl FromStr for IndicatorSpec {
             None => (s.trim(), None),
         };
         let info = find(name).ok_or_else(|| unknown(name))?;
-        let texts: Vec<&str> = rest
-            .map(|r| r.split(',').map(str::trim).collect())
-            .unwrap_or_default();
+        let texts: Vec<&str> = rest.map(|r| r.split(',').map(str::trim).collect()).unwrap_or_default();
         if texts.len() > info.params.len() {
-            return Err(SpecError::TooManyParams {
-                indicator: info.name,
-                max: info.params.len(),
-                got: texts.len(),
-            });
+            return Err(SpecError::TooManyParams { indicator: info.name, max: info.params.len(), got: texts.len() });
         }
         let params = texts
             .iter()
@@ -520,81 +437,34 @@ mod tests {
         assert_eq!(s.label(), "ema(20)");
         assert_eq!(s.columns(), ["ema(20)"]);
         let s: IndicatorSpec = "macd:12,26,9".parse().unwrap();
-        assert_eq!(
-            s.columns(),
-            [
-                "macd(12,26,9).line",
-                "macd(12,26,9).signal",
-                "macd(12,26,9).hist"
-            ]
-        );
+        assert_eq!(s.columns(), ["macd(12,26,9).line", "macd(12,26,9).signal", "macd(12,26,9).hist"]);
         assert_eq!("obv".parse::<IndicatorSpec>().unwrap().label(), "obv");
         assert_eq!("ema".parse::<IndicatorSpec>().unwrap().params(), &[20.0]);
-        assert_eq!(
-            "bollinger:20,2.5".parse::<IndicatorSpec>().unwrap().label(),
-            "bollinger(20,2.5)"
-        );
-        assert_eq!(
-            "BOLLINGER:20".parse::<IndicatorSpec>().unwrap().label(),
-            "bollinger(20,2)"
-        );
-        assert_eq!(
-            "macd: 5 ,10".parse::<IndicatorSpec>().unwrap().params(),
-            &[5.0, 10.0, 9.0]
-        );
-        assert_eq!(
-            IndicatorSpec::new("stoch", &[5.0]).unwrap().label(),
-            "stoch(5,3,3)"
-        );
-        assert_eq!(
-            IndicatorSpec::new("vwap_session", &[]).unwrap().label(),
-            "vwap_session(1440,0)"
-        );
+        assert_eq!("bollinger:20,2.5".parse::<IndicatorSpec>().unwrap().label(), "bollinger(20,2.5)");
+        assert_eq!("BOLLINGER:20".parse::<IndicatorSpec>().unwrap().label(), "bollinger(20,2)");
+        assert_eq!("macd: 5 ,10".parse::<IndicatorSpec>().unwrap().params(), &[5.0, 10.0, 9.0]);
+        assert_eq!(IndicatorSpec::new("stoch", &[5.0]).unwrap().label(), "stoch(5,3,3)");
+        assert_eq!(IndicatorSpec::new("vwap_session", &[]).unwrap().label(), "vwap_session(1440,0)");
     }
 
     #[test]
     fn clear_errors() {
-        assert!(err("nosuch")
-            .starts_with("unknown indicator `nosuch` (known: sma, ema, wma, rsi, macd,"));
-        assert_eq!(
-            err("ema:0"),
-            "ema: parameter `period` must be a whole number >= 1, got 0"
-        );
-        assert_eq!(
-            err("ema:2.5"),
-            "ema: parameter `period` must be a whole number >= 1, got 2.5"
-        );
-        assert_eq!(
-            err("ema:abc"),
-            "ema: parameter `period` is not a number: `abc`"
-        );
+        assert!(err("nosuch").starts_with("unknown indicator `nosuch` (known: sma, ema, wma, rsi, macd,"));
+        assert_eq!(err("ema:0"), "ema: parameter `period` must be a whole number >= 1, got 0");
+        assert_eq!(err("ema:2.5"), "ema: parameter `period` must be a whole number >= 1, got 2.5");
+        assert_eq!(err("ema:abc"), "ema: parameter `period` is not a number: `abc`");
         assert_eq!(err("ema:"), "ema: parameter `period` is not a number: ``");
         assert_eq!(err("ema:20,3"), "ema takes at most 1 parameter, got 2");
-        assert_eq!(
-            err("macd:1,2,3,4"),
-            "macd takes at most 3 parameters, got 4"
-        );
+        assert_eq!(err("macd:1,2,3,4"), "macd takes at most 3 parameters, got 4");
         assert_eq!(err("obv:3"), "obv takes no parameters, got 1");
-        assert_eq!(
-            err("bollinger:20,-1"),
-            "bollinger: parameter `k` must be > 0, got -1"
-        );
-        assert_eq!(
-            err("bollinger:20,inf"),
-            "bollinger: parameter `k` must be > 0, got inf"
-        );
-        assert_eq!(
-            err("rsi:1"),
-            "rsi: parameter `period` must be a whole number >= 2, got 1"
-        );
+        assert_eq!(err("bollinger:20,-1"), "bollinger: parameter `k` must be > 0, got -1");
+        assert_eq!(err("bollinger:20,inf"), "bollinger: parameter `k` must be > 0, got inf");
+        assert_eq!(err("rsi:1"), "rsi: parameter `period` must be a whole number >= 2, got 1");
         assert_eq!(
             err("vwap_session:60,-5"),
             "vwap_session: parameter `offset_minutes` must be a whole number >= 0, got -5"
         );
-        assert_eq!(
-            err("ema:NaN"),
-            "ema: parameter `period` must be a whole number >= 1, got NaN"
-        );
+        assert_eq!(err("ema:NaN"), "ema: parameter `period` must be a whole number >= 1, got NaN");
     }
 
     #[test]
@@ -612,15 +482,7 @@ mod tests {
         let bars: Vec<Bar> = (0..120)
             .map(|i| {
                 let x = 100.0 + (i as f64 * 0.37).sin() * 5.0 + i as f64 * 0.1;
-                Bar::new(
-                    "T".into(),
-                    i * 60_000,
-                    x,
-                    x + 1.0,
-                    x - 1.5,
-                    x + 0.25,
-                    1000.0 + i as f64,
-                )
+                Bar::new("T".into(), i * 60_000, x, x + 1.0, x - 1.5, x + 0.25, 1000.0 + i as f64)
             })
             .collect();
         for info in catalog() {
@@ -629,11 +491,7 @@ mod tests {
             let cols = spec.compute(&bars);
             assert_eq!(cols.len(), info.outputs.len());
             // `warmup()` is the bar from which every output has a value.
-            let ready_from = cols
-                .iter()
-                .map(|c| c.iter().position(Option::is_some).unwrap())
-                .max()
-                .unwrap();
+            let ready_from = cols.iter().map(|c| c.iter().position(Option::is_some).unwrap()).max().unwrap();
             assert_eq!(ready_from, ind.warmup(), "{}", info.name);
             for c in &cols {
                 assert_eq!(c.len(), bars.len());

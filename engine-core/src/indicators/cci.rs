@@ -40,12 +40,7 @@ impl Cci {
     /// A CCI over `period` (≥ 2) bars.
     pub fn new(period: usize) -> Result<Self, SpecError> {
         check_int("cci", "period", period, 2)?;
-        Ok(Cci {
-            period,
-            n: period as f64,
-            window: RingBuffer::new(period),
-            last: None,
-        })
+        Ok(Cci { period, n: period as f64, window: RingBuffer::new(period), last: None })
     }
 
     /// Feeds a bar; returns the CCI once `period` bars were seen.
@@ -99,13 +94,8 @@ impl Indicator for Cci {
 pub fn cci(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> {
     assert!(period >= 2, "cci: period must be >= 2");
     let len = close.len();
-    assert!(
-        high.len() == len && low.len() == len,
-        "cci: input lengths differ"
-    );
-    let tp: Vec<f64> = (0..len)
-        .map(|i| typical(high[i], low[i], close[i]))
-        .collect();
+    assert!(high.len() == len && low.len() == len, "cci: input lengths differ");
+    let tp: Vec<f64> = (0..len).map(|i| typical(high[i], low[i], close[i])).collect();
     let n = period as f64;
     let mut out = vec![f64::NAN; len];
     for i in period.saturating_sub(1)..len {

@@ -39,14 +39,7 @@ impl Ema {
     /// their own name (MACD).
     pub(crate) fn with_period(period: usize) -> Self {
         let k = 2.0 / (period as f64 + 1.0);
-        Ema {
-            period,
-            k,
-            keep: 1.0 - k,
-            count: 0,
-            value: 0.0,
-            ready: false,
-        }
+        Ema { period, k, keep: 1.0 - k, count: 0, value: 0.0, ready: false }
     }
 
     /// Feeds `x`; returns the EMA from the `period`-th input on.

@@ -36,11 +36,7 @@ impl Macd {
         check_int("macd", "fast", fast, 1)?;
         check_int("macd", "slow", slow, 1)?;
         check_int("macd", "signal", signal, 1)?;
-        let (fast, slow) = if fast > slow {
-            (slow, fast)
-        } else {
-            (fast, slow)
-        };
+        let (fast, slow) = if fast > slow { (slow, fast) } else { (fast, slow) };
         Ok(Macd {
             fast_period: fast,
             slow_period: slow,
@@ -68,11 +64,7 @@ impl Macd {
         };
         let line = fast - slow;
         let signal = self.signal.next(line);
-        let value = MacdValue {
-            line,
-            signal,
-            hist: signal.map(|s| line - s),
-        };
+        let value = MacdValue { line, signal, hist: signal.map(|s| line - s) };
         self.last = Some(value);
         self.last
     }
@@ -133,11 +125,8 @@ pub struct MacdSeries {
 /// If a period is 0.
 pub fn macd(x: &[f64], fast: usize, slow: usize, signal: usize) -> MacdSeries {
     let mut m = Macd::new(fast, slow, signal).unwrap_or_else(|e| panic!("{e}"));
-    let mut out = MacdSeries {
-        line: vec![f64::NAN; x.len()],
-        signal: vec![f64::NAN; x.len()],
-        hist: vec![f64::NAN; x.len()],
-    };
+    let mut out =
+        MacdSeries { line: vec![f64::NAN; x.len()], signal: vec![f64::NAN; x.len()], hist: vec![f64::NAN; x.len()] };
     for (i, &v) in x.iter().enumerate() {
         if let Some(r) = m.next(v) {
             out.line[i] = r.line;

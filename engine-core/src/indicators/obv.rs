@@ -66,11 +66,7 @@ impl Indicator for Obv {
 pub fn obv(close: &[f64], volume: &[f64]) -> Vec<f64> {
     assert_eq!(close.len(), volume.len(), "obv: input lengths differ");
     let mut o = Obv::new();
-    close
-        .iter()
-        .zip(volume)
-        .map(|(&c, &v)| o.next(c, v).unwrap_or(f64::NAN))
-        .collect()
+    close.iter().zip(volume).map(|(&c, &v)| o.next(c, v).unwrap_or(f64::NAN)).collect()
 }
 
 #[cfg(test)]
@@ -79,10 +75,7 @@ mod tests {
 
     #[test]
     fn hand_computed() {
-        let out = obv(
-            &[10.0, 11.0, 11.0, 9.0, 12.0],
-            &[100.0, 20.0, 30.0, 40.0, 5.0],
-        );
+        let out = obv(&[10.0, 11.0, 11.0, 9.0, 12.0], &[100.0, 20.0, 30.0, 40.0, 5.0]);
         assert_eq!(out, vec![100.0, 120.0, 120.0, 80.0, 85.0]);
     }
 

@@ -16,11 +16,7 @@ impl RingBuffer {
     /// An empty buffer holding at most `capacity` (≥ 1) values.
     pub fn new(capacity: usize) -> Self {
         assert!(capacity >= 1, "ring buffer capacity must be >= 1");
-        RingBuffer {
-            data: Vec::with_capacity(capacity),
-            capacity,
-            head: 0,
-        }
+        RingBuffer { data: Vec::with_capacity(capacity), capacity, head: 0 }
     }
 
     /// Number of values held (at most the capacity).

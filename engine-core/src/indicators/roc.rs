@@ -27,11 +27,7 @@ impl Roc {
     /// A ROC over `period` (≥ 1) bars.
     pub fn new(period: usize) -> Result<Self, SpecError> {
         check_int("roc", "period", period, 1)?;
-        Ok(Roc {
-            period,
-            window: RingBuffer::new(period + 1),
-            last: None,
-        })
+        Ok(Roc { period, window: RingBuffer::new(period + 1), last: None })
     }
 
     /// Feeds `x`; returns the ROC from input index `period` on.

@@ -25,11 +25,7 @@ impl<const MAX: bool> RollingExtreme<MAX> {
     pub fn new(period: usize) -> Self {
         assert!(period >= 1, "rolling window period must be >= 1");
         // The deque never holds more than `period` entries, so it never grows.
-        RollingExtreme {
-            period: period as u64,
-            count: 0,
-            deque: VecDeque::with_capacity(period + 1),
-        }
+        RollingExtreme { period: period as u64, count: 0, deque: VecDeque::with_capacity(period + 1) }
     }
 
     /// True when `a` dominates (or ties) `b`, so `b` can never be the
@@ -88,9 +84,7 @@ mod tests {
     fn matches_a_naive_window() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for period in [1usize, 2, 3, 5, 14] {
-            let xs: Vec<f64> = (0..500)
-                .map(|_| (rng.gen_range(0..20) as f64) * 0.5)
-                .collect();
+            let xs: Vec<f64> = (0..500).map(|_| (rng.gen_range(0..20) as f64) * 0.5).collect();
             let mut hi = RollingMax::new(period);
             let mut lo = RollingMin::new(period);
             for i in 0..xs.len() {

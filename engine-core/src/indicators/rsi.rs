@@ -19,10 +19,7 @@ pub(crate) struct Wilder {
 impl Wilder {
     pub(crate) fn new(period: usize) -> Self {
         let n = period as f64;
-        Wilder {
-            keep: (n - 1.0) / n,
-            take: 1.0 / n,
-        }
+        Wilder { keep: (n - 1.0) / n, take: 1.0 / n }
     }
 
     #[inline(always)]
@@ -161,11 +158,7 @@ pub fn rsi(x: &[f64], period: usize) -> Vec<f64> {
     }
     let (mut ag, mut al) = (gain / n, loss / n);
     out[period] = rsi_value(ag, al);
-    for ((o, &v), &prev) in out[period + 1..]
-        .iter_mut()
-        .zip(&x[period + 1..])
-        .zip(&x[period..])
-    {
+    for ((o, &v), &prev) in out[period + 1..].iter_mut().zip(&x[period + 1..]).zip(&x[period..]) {
         let d = v - prev;
         let g = if d > 0.0 { d } else { 0.0 };
         let l = if d < 0.0 { -d } else { 0.0 };
@@ -187,10 +180,7 @@ mod tests {
         assert!(out[..3].iter().all(|v| v.is_nan()));
         assert_eq!(out[3], 100.0 * ((4.0 / 3.0) / (4.0 / 3.0 + 2.0 / 3.0)));
         // Then d = 0: ag = (1*2 + 0)/3, al = (2/3*2 + 0)/3.
-        let (ag, al) = (
-            ((4.0 / 3.0) * 2.0 + 0.0) / 3.0,
-            ((2.0 / 3.0) * 2.0 + 0.0) / 3.0,
-        );
+        let (ag, al) = (((4.0 / 3.0) * 2.0 + 0.0) / 3.0, ((2.0 / 3.0) * 2.0 + 0.0) / 3.0);
         assert_eq!(out[4], 100.0 * (ag / (ag + al)));
     }
 
@@ -223,17 +213,11 @@ mod tests {
         for &x in &xs {
             r.next(x);
         }
-        assert_eq!(
-            r.value(),
-            Some(100.0 * ((4.0 / 3.0) / (4.0 / 3.0 + 2.0 / 3.0)))
-        );
+        assert_eq!(r.value(), Some(100.0 * ((4.0 / 3.0) / (4.0 / 3.0 + 2.0 / 3.0))));
     }
 
     #[test]
     fn rejects_period_below_2() {
-        assert_eq!(
-            Rsi::new(1).unwrap_err().to_string(),
-            "rsi: parameter `period` must be a whole number >= 2, got 1"
-        );
+        assert_eq!(Rsi::new(1).unwrap_err().to_string(), "rsi: parameter `period` must be a whole number >= 2, got 1");
     }
 }

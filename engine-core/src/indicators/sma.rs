@@ -21,13 +21,7 @@ impl Sma {
     /// An SMA over `period` (≥ 1) values.
     pub fn new(period: usize) -> Result<Self, SpecError> {
         check_int("sma", "period", period, 1)?;
-        Ok(Sma {
-            period,
-            n: period as f64,
-            sum: 0.0,
-            window: RingBuffer::new(period),
-            last: None,
-        })
+        Ok(Sma { period, n: period as f64, sum: 0.0, window: RingBuffer::new(period), last: None })
     }
 
     /// The period.
@@ -147,9 +141,6 @@ mod tests {
 
     #[test]
     fn rejects_zero_period() {
-        assert_eq!(
-            Sma::new(0).unwrap_err().to_string(),
-            "sma: parameter `period` must be a whole number >= 1, got 0"
-        );
+        assert_eq!(Sma::new(0).unwrap_err().to_string(), "sma: parameter `period` must be a whole number >= 1, got 0");
     }
 }

@@ -44,11 +44,7 @@ impl StdDev {
 
     pub(crate) fn with_period(period: usize) -> Self {
         let sma = Sma::new(period).expect("period checked by the caller");
-        StdDev {
-            sma,
-            n: period as f64,
-            last: None,
-        }
+        StdDev { sma, n: period as f64, last: None }
     }
 
     /// Feeds `x`; returns `(mean, sd)` once `period` values were seen.

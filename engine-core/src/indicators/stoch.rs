@@ -50,16 +50,9 @@ impl Stoch {
         if !self.highest.is_full() {
             return None;
         }
-        let fast_k = if hh == ll {
-            0.0
-        } else {
-            (close - ll) / ((hh - ll) / 100.0)
-        };
+        let fast_k = if hh == ll { 0.0 } else { (close - ll) / ((hh - ll) / 100.0) };
         let k = self.k_sma.next(fast_k)?;
-        self.last = Some(StochValue {
-            k,
-            d: self.d_sma.next(k),
-        });
+        self.last = Some(StochValue { k, d: self.d_sma.next(k) });
         self.last
     }
 
@@ -120,14 +113,8 @@ pub fn stoch(
 ) -> StochSeries {
     let mut s = Stoch::new(k_period, k_smooth, d_period).unwrap_or_else(|e| panic!("{e}"));
     let len = close.len();
-    assert!(
-        high.len() == len && low.len() == len,
-        "stoch: input lengths differ"
-    );
-    let mut out = StochSeries {
-        k: vec![f64::NAN; len],
-        d: vec![f64::NAN; len],
-    };
+    assert!(high.len() == len && low.len() == len, "stoch: input lengths differ");
+    let mut out = StochSeries { k: vec![f64::NAN; len], d: vec![f64::NAN; len] };
     for i in 0..len {
         if let Some(v) = s.next(high[i], low[i], close[i]) {
             out.k[i] = v.k;

@@ -27,12 +27,7 @@ impl Vwap {
     /// A VWAP over `period` (≥ 1) bars.
     pub fn new(period: usize) -> Result<Self, SpecError> {
         check_int("vwap", "period", period, 1)?;
-        Ok(Vwap {
-            period,
-            pv: RingBuffer::new(period),
-            volume: RingBuffer::new(period),
-            last: None,
-        })
+        Ok(Vwap { period, pv: RingBuffer::new(period), volume: RingBuffer::new(period), last: None })
     }
 
     /// Feeds a bar; returns `Σ tp·v / Σ v` over the window once it is full,
@@ -41,11 +36,7 @@ impl Vwap {
     pub fn next(&mut self, high: f64, low: f64, close: f64, volume: f64) -> Option<f64> {
         self.pv.push(typical(high, low, close) * volume);
         self.volume.push(volume);
-        self.last = if self.pv.is_full() {
-            window_vwap(&self.pv, &self.volume)
-        } else {
-            None
-        };
+        self.last = if self.pv.is_full() { window_vwap(&self.pv, &self.volume) } else { None };
         self.last
     }
 
@@ -106,16 +97,8 @@ impl Indicator for Vwap {
 pub fn vwap(high: &[f64], low: &[f64], close: &[f64], volume: &[f64], period: usize) -> Vec<f64> {
     let mut v = Vwap::new(period).unwrap_or_else(|e| panic!("{e}"));
     let len = close.len();
-    assert!(
-        high.len() == len && low.len() == len && volume.len() == len,
-        "vwap: input lengths differ"
-    );
-    (0..len)
-        .map(|i| {
-            v.next(high[i], low[i], close[i], volume[i])
-                .unwrap_or(f64::NAN)
-        })
-        .collect()
+    assert!(high.len() == len && low.len() == len && volume.len() == len, "vwap: input lengths differ");
+    (0..len).map(|i| v.next(high[i], low[i], close[i], volume[i]).unwrap_or(f64::NAN)).collect()
 }
 
 /// Streaming session-anchored VWAP.
@@ -135,12 +118,7 @@ impl SessionVwap {
     /// Sessions of `session_minutes` (≥ 1) starting `offset_minutes` (≥ 0)
     /// after each multiple of the session length since the Unix epoch.
     pub fn new(session_minutes: u64, offset_minutes: u64) -> Result<Self, SpecError> {
-        check_int(
-            "vwap_session",
-            "session_minutes",
-            session_minutes as usize,
-            1,
-        )?;
+        check_int("vwap_session", "session_minutes", session_minutes as usize, 1)?;
         Ok(SessionVwap {
             session_minutes,
             offset_minutes,
@@ -162,22 +140,13 @@ impl SessionVwap {
     /// so times before 1970 fall in negative sessions.
     #[inline]
     pub fn session_of(&self, open_time: i64) -> i64 {
-        open_time
-            .saturating_sub(self.offset_ms)
-            .div_euclid(self.session_ms)
+        open_time.saturating_sub(self.offset_ms).div_euclid(self.session_ms)
     }
 
     /// Feeds a bar; returns `pv / vol` since the session start, `None`
     /// while the session's volume is 0.
     #[inline]
-    pub fn next(
-        &mut self,
-        open_time: i64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> Option<f64> {
+    pub fn next(&mut self, open_time: i64, high: f64, low: f64, close: f64, volume: f64) -> Option<f64> {
         let session = self.session_of(open_time);
         if self.session != Some(session) {
             self.session = Some(session);
@@ -243,12 +212,7 @@ pub fn vwap_session(
         time.len() == len && high.len() == len && low.len() == len && volume.len() == len,
         "vwap_session: input lengths differ"
     );
-    (0..len)
-        .map(|i| {
-            v.next(time[i], high[i], low[i], close[i], volume[i])
-                .unwrap_or(f64::NAN)
-        })
-        .collect()
+    (0..len).map(|i| v.next(time[i], high[i], low[i], close[i], volume[i]).unwrap_or(f64::NAN)).collect()
 }
 
 #[cfg(test)]
@@ -258,10 +222,7 @@ mod tests {
     #[test]
     fn typical_matches_bar() {
         let bar = Bar::new("X".into(), 0, 1.0, 2.3, 0.7, 1.1, 5.0);
-        assert_eq!(
-            typical(bar.high, bar.low, bar.close).to_bits(),
-            bar.typical_price().to_bits()
-        );
+        assert_eq!(typical(bar.high, bar.low, bar.close).to_bits(), bar.typical_price().to_bits());
     }
 
     #[test]
@@ -295,18 +256,10 @@ mod tests {
         assert_eq!(s.session_of(0), 0);
         assert_eq!(s.session_of(3_599_999), 0);
         assert_eq!(s.session_of(3_600_000), 1);
-        assert_eq!(
-            s.next(-60_000, 3.0, 3.0, 3.0, 0.0),
-            None,
-            "zero volume gives no value"
-        );
+        assert_eq!(s.next(-60_000, 3.0, 3.0, 3.0, 0.0), None, "zero volume gives no value");
         assert_eq!(s.next(0, 2.0, 2.0, 2.0, 1.0), Some(2.0));
         assert_eq!(s.next(60_000, 5.0, 5.0, 5.0, 2.0), Some(12.0 / 3.0));
-        assert_eq!(
-            s.next(3_600_000, 7.0, 7.0, 7.0, 1.0),
-            Some(7.0),
-            "new session restarts"
-        );
+        assert_eq!(s.next(3_600_000, 7.0, 7.0, 7.0, 1.0), Some(7.0), "new session restarts");
         Indicator::reset(&mut s);
         assert!(!s.is_ready());
         let with_offset = SessionVwap::new(1440, 60).unwrap();

@@ -18,12 +18,7 @@ impl WillR {
     /// A %R over `period` (≥ 1) bars.
     pub fn new(period: usize) -> Result<Self, SpecError> {
         check_int("willr", "period", period, 1)?;
-        Ok(WillR {
-            period,
-            highest: RollingMax::new(period),
-            lowest: RollingMin::new(period),
-            last: None,
-        })
+        Ok(WillR { period, highest: RollingMax::new(period), lowest: RollingMin::new(period), last: None })
     }
 
     /// Feeds a bar; returns %R (−100 … 0) once `period` bars were seen.
@@ -32,11 +27,7 @@ impl WillR {
         let hh = self.highest.push(high);
         let ll = self.lowest.push(low);
         if self.highest.is_full() {
-            self.last = Some(if hh == ll {
-                0.0
-            } else {
-                (hh - close) / ((hh - ll) / -100.0)
-            });
+            self.last = Some(if hh == ll { 0.0 } else { (hh - close) / ((hh - ll) / -100.0) });
         }
         self.last
     }
@@ -81,13 +72,8 @@ impl Indicator for WillR {
 pub fn willr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> {
     let mut w = WillR::new(period).unwrap_or_else(|e| panic!("{e}"));
     let len = close.len();
-    assert!(
-        high.len() == len && low.len() == len,
-        "willr: input lengths differ"
-    );
-    (0..len)
-        .map(|i| w.next(high[i], low[i], close[i]).unwrap_or(f64::NAN))
-        .collect()
+    assert!(high.len() == len && low.len() == len, "willr: input lengths differ");
+    (0..len).map(|i| w.next(high[i], low[i], close[i]).unwrap_or(f64::NAN)).collect()
 }
 
 #[cfg(test)]

@@ -27,17 +27,9 @@ pub enum BarError {
     #[error("{field} is not a finite number ({value})")]
     NonFinite { field: &'static str, value: f64 },
     #[error("high {high} is below {field} {value}")]
-    HighTooLow {
-        high: f64,
-        field: &'static str,
-        value: f64,
-    },
+    HighTooLow { high: f64, field: &'static str, value: f64 },
     #[error("low {low} is above {field} {value}")]
-    LowTooHigh {
-        low: f64,
-        field: &'static str,
-        value: f64,
-    },
+    LowTooHigh { low: f64, field: &'static str, value: f64 },
     #[error("volume {0} is negative")]
     NegativeVolume(f64),
     #[error("bid {bid} is above ask {ask} (crossed quote)")]
@@ -48,27 +40,8 @@ pub enum BarError {
 
 impl Bar {
     /// A bar without bid/ask or close time.
-    pub fn new(
-        symbol: Symbol,
-        open_time: i64,
-        open: f64,
-        high: f64,
-        low: f64,
-        close: f64,
-        volume: f64,
-    ) -> Self {
-        Bar {
-            symbol,
-            open_time,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            bid: None,
-            ask: None,
-            close_time: None,
-        }
+    pub fn new(symbol: Symbol, open_time: i64, open: f64, high: f64, low: f64, close: f64, volume: f64) -> Self {
+        Bar { symbol, open_time, open, high, low, close, volume, bid: None, ask: None, close_time: None }
     }
 
     /// Checks the bar's internal consistency: finite numbers,
@@ -92,29 +65,13 @@ impl Bar {
             }
         }
         // Name the larger of open/close, so the message points at the binding constraint.
-        let (top_field, top) = if self.close >= self.open {
-            ("close", self.close)
-        } else {
-            ("open", self.open)
-        };
+        let (top_field, top) = if self.close >= self.open { ("close", self.close) } else { ("open", self.open) };
         if self.high < top {
-            return Err(BarError::HighTooLow {
-                high: self.high,
-                field: top_field,
-                value: top,
-            });
+            return Err(BarError::HighTooLow { high: self.high, field: top_field, value: top });
         }
-        let (bottom_field, bottom) = if self.close <= self.open {
-            ("close", self.close)
-        } else {
-            ("open", self.open)
-        };
+        let (bottom_field, bottom) = if self.close <= self.open { ("close", self.close) } else { ("open", self.open) };
         if self.low > bottom {
-            return Err(BarError::LowTooHigh {
-                low: self.low,
-                field: bottom_field,
-                value: bottom,
-            });
+            return Err(BarError::LowTooHigh { low: self.low, field: bottom_field, value: bottom });
         }
         if self.volume < 0.0 {
             return Err(BarError::NegativeVolume(self.volume));
@@ -126,10 +83,7 @@ impl Bar {
         }
         if let Some(close_time) = self.close_time {
             if close_time < self.open_time {
-                return Err(BarError::CloseBeforeOpen {
-                    open_time: self.open_time,
-                    close_time,
-                });
+                return Err(BarError::CloseBeforeOpen { open_time: self.open_time, close_time });
             }
         }
         Ok(())
@@ -180,18 +134,12 @@ mod tests {
 
     #[test]
     fn rejects_non_finite_and_negative_volume() {
-        assert!(matches!(
-            bar(f64::NAN, 2.0, 0.5, 1.5, 1.0).validate(),
-            Err(BarError::NonFinite { field: "open", .. })
-        ));
+        assert!(matches!(bar(f64::NAN, 2.0, 0.5, 1.5, 1.0).validate(), Err(BarError::NonFinite { field: "open", .. })));
         assert!(matches!(
             bar(1.0, f64::INFINITY, 0.5, 1.5, 1.0).validate(),
             Err(BarError::NonFinite { field: "high", .. })
         ));
-        assert_eq!(
-            bar(1.0, 2.0, 0.5, 1.5, -3.0).validate(),
-            Err(BarError::NegativeVolume(-3.0))
-        );
+        assert_eq!(bar(1.0, 2.0, 0.5, 1.5, -3.0).validate(), Err(BarError::NegativeVolume(-3.0)));
     }
 
     #[test]
@@ -203,9 +151,6 @@ mod tests {
         let mut b = bar(1.0, 2.0, 0.5, 1.5, 1.0);
         b.open_time = 1000;
         b.close_time = Some(999);
-        assert!(matches!(
-            b.validate(),
-            Err(BarError::CloseBeforeOpen { .. })
-        ));
+        assert!(matches!(b.validate(), Err(BarError::CloseBeforeOpen { .. })));
     }
 }

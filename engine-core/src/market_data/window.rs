@@ -21,11 +21,7 @@ impl MarketDataWindow {
     /// If `capacity` is zero: a window that can hold nothing is a bug.
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "MarketDataWindow capacity must be at least 1");
-        MarketDataWindow {
-            bars: Vec::with_capacity(capacity),
-            capacity,
-            head: 0,
-        }
+        MarketDataWindow { bars: Vec::with_capacity(capacity), capacity, head: 0 }
     }
 
     pub fn capacity(&self) -> usize {
@@ -63,11 +59,7 @@ impl MarketDataWindow {
     fn slot(&self, back: usize) -> usize {
         let len = self.bars.len();
         // Once full, the latest bar sits just before `head`; before that, at the end.
-        let latest = if len < self.capacity {
-            len - 1
-        } else {
-            (self.head + self.capacity - 1) % self.capacity
-        };
+        let latest = if len < self.capacity { len - 1 } else { (self.head + self.capacity - 1) % self.capacity };
         (latest + self.capacity - back) % self.capacity
     }
 
@@ -84,10 +76,7 @@ impl MarketDataWindow {
     }
 
     pub fn oldest(&self) -> Option<&Bar> {
-        self.bars
-            .len()
-            .checked_sub(1)
-            .and_then(|back| self.get(back))
+        self.bars.len().checked_sub(1).and_then(|back| self.get(back))
     }
 
     /// Bars from the oldest to the latest.

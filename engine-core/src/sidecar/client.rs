@@ -71,9 +71,7 @@ impl Sidecar {
 
     /// True once the restart budget is spent: every request fails.
     pub fn is_down(&self) -> bool {
-        self.child.is_none()
-            && self.restarts >= self.config.max_restarts
-            && self.consecutive_failures > 0
+        self.child.is_none() && self.restarts >= self.config.max_restarts && self.consecutive_failures > 0
     }
 
     /// Sends one request and waits for its result.
@@ -113,19 +111,12 @@ impl Sidecar {
         loop {
             let text = match child.lines.next().await {
                 None => return Err(SidecarError::Crashed { id }),
-                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
-                    return Err(SidecarError::LineTooLong { id, max })
-                }
-                Some(Err(LinesCodecError::Io(source))) => {
-                    return Err(SidecarError::Io { id, source })
-                }
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => return Err(SidecarError::LineTooLong { id, max }),
+                Some(Err(LinesCodecError::Io(source))) => return Err(SidecarError::Io { id, source }),
                 Some(Ok(text)) => text,
             };
-            let response: Value =
-                serde_json::from_str(&text).map_err(|e| SidecarError::BadResponse {
-                    id,
-                    detail: format!("{e}: {}", truncate(&text)),
-                })?;
+            let response: Value = serde_json::from_str(&text)
+                .map_err(|e| SidecarError::BadResponse { id, detail: format!("{e}: {}", truncate(&text)) })?;
             match response.get("id").and_then(Value::as_u64) {
                 Some(got) if got == id => return Ok(response),
                 Some(got) if got < id => continue,
@@ -145,18 +136,13 @@ impl Sidecar {
         }
         // A missing executable will not appear by retrying: no backoff, no budget spent.
         if !self.config.program.is_file() {
-            return Err(SidecarError::NotFound {
-                path: self.config.program.clone(),
-            });
+            return Err(SidecarError::NotFound { path: self.config.program.clone() });
         }
         if self.started_once {
             if self.restarts >= self.config.max_restarts {
                 return Err(SidecarError::Down {
                     budget: self.config.max_restarts,
-                    last: self
-                        .last_failure
-                        .clone()
-                        .unwrap_or_else(|| "unknown".into()),
+                    last: self.last_failure.clone().unwrap_or_else(|| "unknown".into()),
                 });
             }
             let delay = self.config.backoff(self.consecutive_failures.max(1));
@@ -195,10 +181,7 @@ impl Sidecar {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| SidecarError::Spawn {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| SidecarError::Spawn { path: path.clone(), source })?;
         let pid = child.id().expect("a just-spawned child has a pid");
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -210,17 +193,9 @@ impl Sidecar {
                 tracing::debug!(target: "sidecar", pid, "{line}");
             }
         });
-        let lines = FramedRead::new(
-            stdout,
-            LinesCodec::new_with_max_length(self.config.max_line_bytes),
-        );
+        let lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(self.config.max_line_bytes));
         tracing::debug!(pid, program = %path.display(), "sidecar started");
-        Ok(RunningChild {
-            child,
-            pid,
-            stdin,
-            lines,
-        })
+        Ok(RunningChild { child, pid, stdin, lines })
     }
 
     async fn fail(&mut self, err: &SidecarError) {
@@ -229,8 +204,7 @@ impl Sidecar {
         tracing::warn!(error = %err, "sidecar request failed; killing the sidecar");
         if let Some(mut child) = self.child.take() {
             kill_group(child.pid);
-            let _ =
-                tokio::time::timeout(std::time::Duration::from_secs(2), child.child.wait()).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), child.child.wait()).await;
         }
     }
 
@@ -239,8 +213,7 @@ impl Sidecar {
     pub async fn shutdown(mut self) {
         if let Some(mut child) = self.child.take() {
             drop(child.stdin);
-            let exited =
-                tokio::time::timeout(std::time::Duration::from_secs(1), child.child.wait()).await;
+            let exited = tokio::time::timeout(std::time::Duration::from_secs(1), child.child.wait()).await;
             if exited.is_err() {
                 kill_group(child.pid);
                 let _ = child.child.wait().await;
@@ -272,24 +245,13 @@ fn kill_group(pid: u32) {
 /// Splits a response into its result or its error.
 fn interpret(id: u64, mut response: Value) -> Result<Value, SidecarError> {
     if let Some(error) = response.get("error") {
-        let code = error
-            .get("code")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let code = error.get("code").and_then(Value::as_str).unwrap_or("unknown").to_string();
+        let message = error.get("message").and_then(Value::as_str).unwrap_or("").to_string();
         return Err(SidecarError::Remote { id, code, message });
     }
     match response.get_mut("result") {
         Some(result) => Ok(result.take()),
-        None => Err(SidecarError::BadResponse {
-            id,
-            detail: "neither result nor error".into(),
-        }),
+        None => Err(SidecarError::BadResponse { id, detail: "neither result nor error".into() }),
     }
 }
 

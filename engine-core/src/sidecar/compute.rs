@@ -12,7 +12,11 @@ use crate::market_data::Bar;
 /// Series travel in the protocol's `f64le` encoding (base64 of the
 /// little-endian doubles): exact by construction and an order of magnitude
 /// cheaper than printing and parsing decimal floats on both sides.
-pub async fn compute(sidecar: &mut Sidecar, spec: &IndicatorSpec, bars: &[Bar]) -> Result<Vec<Vec<Option<f64>>>, SidecarError> {
+pub async fn compute(
+    sidecar: &mut Sidecar,
+    spec: &IndicatorSpec,
+    bars: &[Bar],
+) -> Result<Vec<Vec<Option<f64>>>, SidecarError> {
     let mut inputs = Map::new();
     for input in spec.info().inputs {
         let column: Vec<f64> = match input {

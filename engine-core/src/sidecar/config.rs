@@ -43,18 +43,13 @@ impl SidecarConfig {
         if let Some(path) = std::env::var_os(SIDECAR_ENV) {
             return PathBuf::from(path);
         }
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../ocaml-indicators/_build/default/bin/sidecar.exe")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ocaml-indicators/_build/default/bin/sidecar.exe")
     }
 
     /// The delay before restart number `consecutive_failures` (1-based).
     pub(crate) fn backoff(&self, consecutive_failures: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(consecutive_failures.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.backoff_initial
-            .saturating_mul(factor)
-            .min(self.backoff_max)
+        let factor = 1u32.checked_shl(consecutive_failures.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.backoff_initial.saturating_mul(factor).min(self.backoff_max)
     }
 }
 

@@ -8,10 +8,7 @@ pub enum SidecarError {
     #[error("sidecar executable not found at {}: build it with `dune build --root ocaml-indicators` or set TRADING_ENGINE_SIDECAR", path.display())]
     NotFound { path: PathBuf },
     #[error("starting sidecar {}: {source}", path.display())]
-    Spawn {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Spawn { path: PathBuf, source: std::io::Error },
     #[error("sidecar did not answer request {id} within {timeout:?}")]
     Timeout { id: u64, timeout: Duration },
     #[error("sidecar exited or closed its output during request {id}")]
@@ -24,11 +21,7 @@ pub enum SidecarError {
     BadResponse { id: u64, detail: String },
     /// The sidecar answered with an error response; it is still healthy.
     #[error("sidecar refused request {id}: {code}: {message}")]
-    Remote {
-        id: u64,
-        code: String,
-        message: String,
-    },
+    Remote { id: u64, code: String, message: String },
     #[error("sidecar is down: restart budget of {budget} exhausted (last failure: {last})")]
     Down { budget: u32, last: String },
 }
@@ -36,9 +29,6 @@ pub enum SidecarError {
 impl SidecarError {
     /// Whether the child must be considered broken after this error.
     pub(crate) fn breaks_child(&self) -> bool {
-        !matches!(
-            self,
-            SidecarError::Remote { .. } | SidecarError::Down { .. } | SidecarError::NotFound { .. }
-        )
+        !matches!(self, SidecarError::Remote { .. } | SidecarError::Down { .. } | SidecarError::NotFound { .. })
     }
 }

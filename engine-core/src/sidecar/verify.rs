@@ -124,20 +124,10 @@ mod tests {
 
     #[test]
     fn a_value_on_one_side_only_fails() {
-        let check = ColumnCheck::compare(
-            "x",
-            &[Some(1.0), None],
-            &[Some(1.0), Some(3.0)],
-            Tolerance::CROSS_CHECK,
-        );
+        let check = ColumnCheck::compare("x", &[Some(1.0), None], &[Some(1.0), Some(3.0)], Tolerance::CROSS_CHECK);
         assert_eq!(check.status, CheckStatus::Failed);
         assert_eq!(check.presence_mismatches, 1);
-        let short = ColumnCheck::compare(
-            "x",
-            &[Some(1.0), None],
-            &[Some(1.0)],
-            Tolerance::CROSS_CHECK,
-        );
+        let short = ColumnCheck::compare("x", &[Some(1.0), None], &[Some(1.0)], Tolerance::CROSS_CHECK);
         assert_eq!(short.status, CheckStatus::Failed);
     }
 

@@ -3,6 +3,14 @@
 //! Live and historical sources implement the same async [`MarketDataSource`]
 //! trait, so the runner does not know which one it drives.
 
+pub mod load;
+pub mod synthetic;
+
+pub use load::{
+    detect_format, load_file, BadRowPolicy, DataFormat, LoadError, LoadOptions, LoadReport, LoadedSeries, RowIssue,
+};
+pub use synthetic::{generate, Regime, SyntheticConfig, SyntheticConfigError, SyntheticSeries};
+
 use async_trait::async_trait;
 
 use crate::market_data::Bar;
@@ -21,10 +29,10 @@ pub enum SourceEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{source_name}: {message}")]
-    Feed {
-        source_name: String,
-        message: String,
-    },
+    Feed { source_name: String, message: String },
+    /// A historical file could not be loaded (`file:line: message`).
+    #[error(transparent)]
+    Load(#[from] LoadError),
 }
 
 /// A stream of bars, historical or live.
@@ -47,10 +55,7 @@ pub struct HistoricalSource {
 
 impl HistoricalSource {
     pub fn new(name: impl Into<String>, bars: Vec<Bar>) -> Self {
-        HistoricalSource {
-            name: name.into(),
-            bars: bars.into_iter(),
-        }
+        HistoricalSource { name: name.into(), bars: bars.into_iter() }
     }
 
     /// Bars not yet handed out.

@@ -7,20 +7,13 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("engine-core sits in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("engine-core sits in the workspace").to_path_buf()
 }
 
 /// `../shared/data` beside the workspace; the tests need it and say so.
 pub fn shared_data() -> PathBuf {
     let dir = workspace().join("../shared/data");
-    assert!(
-        dir.is_dir(),
-        "real market data missing: expected {} (see the README)",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "real market data missing: expected {} (see the README)", dir.display());
     dir
 }
 
@@ -32,12 +25,7 @@ pub fn sidecar_path() -> PathBuf {
     PATH.get_or_init(|| {
         let root = workspace().join("ocaml-indicators");
         let exe = root.join("_build/default/bin/sidecar.exe");
-        match Command::new("dune")
-            .arg("build")
-            .arg("--root")
-            .arg(&root)
-            .output()
-        {
+        match Command::new("dune").arg("build").arg("--root").arg(&root).output() {
             Ok(out) => assert!(
                 out.status.success(),
                 "dune build of the sidecar failed:\n{}",
