@@ -4,6 +4,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 fn engine(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trading-engine"))
@@ -31,12 +32,23 @@ fn shared_data(file: &str) -> PathBuf {
     path
 }
 
-/// The sidecar built by dune (rebuilt here so a stale binary is never used).
+/// The sidecar built by dune, once per test run (so a stale binary is never
+/// used, and concurrent tests do not race for dune's build lock).
 fn sidecar() -> PathBuf {
-    let root = workspace().join("ocaml-indicators");
-    let status = Command::new("dune").args(["build", "--root"]).arg(&root).status();
-    assert!(status.map(|s| s.success()).unwrap_or(false), "dune build of the sidecar failed (run bash tests/run-all)");
-    root.join("_build/default/bin/sidecar.exe")
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = workspace().join("ocaml-indicators");
+            let out = Command::new("dune").args(["build", "--root"]).arg(&root).output();
+            match out {
+                Ok(out) => {
+                    assert!(out.status.success(), "dune build failed:\n{}", String::from_utf8_lossy(&out.stderr))
+                }
+                Err(e) => panic!("dune not runnable ({e}): run bash tests/run-all, which installs OCaml"),
+            }
+            root.join("_build/default/bin/sidecar.exe")
+        })
+        .clone()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use engine_core::indicators::{catalog, IndicatorSpec};
+use engine_core::indicators::{catalog, IndicatorSpec, Input};
 use engine_core::market_data::Bar;
 use engine_core::sidecar::verify::{CheckStatus, ColumnCheck};
 use engine_core::sidecar::{self, Sidecar, SidecarConfig};
@@ -50,8 +50,13 @@ async fn assert_parity(sidecar: &mut Sidecar, what: &str, bars: &[Bar]) {
             sidecar::compute(sidecar, &spec, bars).await.unwrap_or_else(|e| panic!("{what}: {}: {e}", spec.label()));
         for ((name, ours), theirs) in spec.columns().into_iter().zip(&native).zip(&ocaml) {
             let check = ColumnCheck::compare(&name, ours, theirs, Tolerance::CROSS_CHECK);
-            // A column that is never defined would compare nothing and prove nothing.
-            if bars.len() > 2 * spec.build().warmup() + 2 {
+            // A column that is never defined would compare nothing and prove
+            // nothing; only a volume-weighted indicator on a file without any
+            // volume (backtrader's index data) has no values by definition.
+            let undefined_here = spec.info().inputs.contains(&Input::Volume)
+                && bars.iter().all(|b| b.volume == 0.0)
+                && spec.info().name.starts_with("vwap");
+            if bars.len() > 2 * spec.build().warmup() + 2 && !undefined_here {
                 assert!(check.compared > 0, "{what}: {name}: no values compared");
             }
             if check.status != CheckStatus::Passed {
