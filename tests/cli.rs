@@ -92,8 +92,8 @@ fn compute_on_the_default_synthetic_data() {
     // Warm-up: ema(20) from bar 19, the MACD line from 25, signal and histogram from 33.
     assert_eq!(rows[18][1], "");
     assert_ne!(rows[19][1], "");
-    assert_eq!((rows[24][2], rows[25][2] != ""), ("", true));
-    assert_eq!((rows[32][3], rows[33][3] != "", rows[33][4] != ""), ("", true, true));
+    assert_eq!((rows[24][2], !rows[25][2].is_empty()), ("", true));
+    assert_eq!((rows[32][3], !rows[33][3].is_empty(), !rows[33][4].is_empty()), ("", true, true));
     // Values round-trip: the histogram is exactly line minus signal.
     let last = &rows[299];
     let (line, signal, hist): (f64, f64, f64) =

@@ -1,16 +1,15 @@
 //! The fast path: data.binance.vision kline CSV.
 //!
-//! The file is already in memory as one `&str`. Each well-formed row is read
-//! in a single pass: the seven needed fields are parsed while they are
-//! scanned (prices through an exact decimal fast path), the other five are
-//! only counted, eight bytes at a time. Anything unusual (the header, blank
+//! The file is already in memory as one `&str`. Each well-formed row is split
+//! on commas and its seven needed fields parsed (`memchr` finds line ends,
+//! `fast-float2` reads the numbers, bit-identical to `str::parse`); the other
+//! five are only counted. Anything unusual (the header, blank
 //! lines, exponents, bad fields, wrong field counts) falls back to a general
 //! per-line path that gives the exact `file:line` error. Nothing is
 //! allocated per row except the bar, whose symbol is a shared `Arc<str>`.
 
 use std::path::Path;
 
-use super::scan::{commas_to_newline, count_newlines, find_newline, parse_decimal, POW10};
 use super::timestamp::{epoch_to_ms, parse_int, EpochUnit};
 use super::{parse_number, LoadError, SeriesBuilder};
 use crate::market_data::{Bar, Symbol};
@@ -31,6 +30,12 @@ pub(crate) const COLUMNS: [&str; 12] = [
     "ignore",
 ];
 
+/// The index of the next newline at or after `from`, or the end of the text.
+#[inline]
+fn find_newline(bytes: &[u8], from: usize) -> usize {
+    memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |i| from + i)
+}
+
 /// Parses kline rows into `builder`; returns the notes for the report.
 pub(crate) fn parse(
     path: &Path,
@@ -41,7 +46,7 @@ pub(crate) fn parse(
     let bytes = text.as_bytes();
     // Reserving the exact row count avoids regrowing (and over-allocating) a
     // 300k-bar Vec; counting newlines a word at a time is far cheaper than parsing.
-    builder.reserve(count_newlines(bytes) + 1);
+    builder.reserve(memchr::memchr_iter(b'\n', bytes).count() + 1);
     let mut lines = Lines { path, text, symbol, builder, line_no: 0, seen_first: false, micros_seen: false };
     let mut pos = 0;
     while pos < bytes.len() {
@@ -75,84 +80,44 @@ struct FastRow {
     micros: bool,
 }
 
-/// Reads a well-formed kline row starting at `pos` in one pass: the seven
-/// needed fields are parsed while they are scanned, the remaining five are
-/// only counted. Returns the row and the index of its newline (or the end of
-/// the text), or `None` for anything unusual, left to the general path.
+/// Reads a well-formed kline row starting at `pos`: the line is split on
+/// commas and the seven needed fields parsed; the other five are only
+/// counted. Returns the row and the index of its newline (or the end of the
+/// text), or `None` for anything unusual, left to the general path.
 #[inline]
 fn fast_row(bytes: &[u8], pos: usize) -> Option<(FastRow, usize)> {
-    let mut p = pos;
-    let (open_time, open_micros) = fast_time(bytes, &mut p)?;
+    let end = find_newline(bytes, pos);
+    let mut fields = bytes[pos..end].split(|&b| b == b',');
+    let (open_time, open_micros) = fast_time(fields.next()?)?;
     let mut values = [0.0; 5];
     for value in &mut values {
-        *value = fast_decimal(bytes, &mut p)?;
+        *value = fast_number(fields.next()?)?;
     }
-    let (close_time, close_micros) = fast_time(bytes, &mut p)?;
-    // Fields 7..=11: exactly four more commas before the line ends.
-    let (commas, end) = commas_to_newline(bytes, p);
-    if commas != 4 {
+    let (close_time, close_micros) = fast_time(fields.next()?)?;
+    // Fields 7..=11: exactly five more.
+    if fields.count() != 5 {
         return None;
     }
     let row = FastRow { open_time, close_time, values, micros: open_micros || close_micros };
     Some((row, end))
 }
 
-/// An epoch-ms or epoch-µs integer followed by a comma, as milliseconds.
+/// An epoch-ms or epoch-µs integer, as milliseconds.
 #[inline]
-fn fast_time(bytes: &[u8], p: &mut usize) -> Option<(i64, bool)> {
-    let start = *p;
-    let mut value: i64 = 0;
-    while let Some(&b) = bytes.get(*p) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        value = value * 10 + d as i64;
-        *p += 1;
-        if *p - start > 18 {
-            return None;
-        }
-    }
-    if *p == start || bytes.get(*p) != Some(&b',') {
-        return None;
-    }
-    *p += 1;
-    match epoch_to_ms(value) {
+fn fast_time(field: &[u8]) -> Option<(i64, bool)> {
+    match epoch_to_ms(parse_int(field)?) {
         (ms, EpochUnit::Millis) => Some((ms, false)),
         (ms, EpochUnit::Micros) => Some((ms, true)),
         _ => None,
     }
 }
 
-/// A plain decimal followed by a comma, under the same exactness rule as
-/// [`parse_decimal`].
+/// A plain number (digits, sign, point, exponent). Whatever `fast-float2`
+/// does not take whole (spaces, `\r`, text) goes to the general path, which
+/// says what is wrong.
 #[inline]
-fn fast_decimal(bytes: &[u8], p: &mut usize) -> Option<f64> {
-    let mut mantissa: u64 = 0;
-    let mut count = 0;
-    let mut scale = 0;
-    let mut seen_dot = false;
-    while let Some(&b) = bytes.get(*p) {
-        let d = b.wrapping_sub(b'0');
-        if d <= 9 {
-            if count == 19 {
-                return None;
-            }
-            mantissa = mantissa * 10 + d as u64;
-            count += 1;
-            scale += seen_dot as usize;
-        } else if b == b'.' && !seen_dot {
-            seen_dot = true;
-        } else {
-            break;
-        }
-        *p += 1;
-    }
-    if count == 0 || bytes.get(*p) != Some(&b',') || mantissa > (1 << 53) || scale >= POW10.len() {
-        return None;
-    }
-    *p += 1;
-    Some(mantissa as f64 / POW10[scale])
+fn fast_number(field: &[u8]) -> Option<f64> {
+    fast_float2::parse(field).ok()
 }
 
 /// Everything a finished line needs.
@@ -280,7 +245,7 @@ fn parse_row(
 /// trimming and error message) for anything unusual.
 #[inline]
 fn number(column: usize, text: &str) -> Result<f64, String> {
-    match parse_decimal(text.as_bytes()) {
+    match fast_number(text.as_bytes()) {
         Some(value) => Ok(value),
         None => parse_number(COLUMNS[column], text),
     }

@@ -11,7 +11,6 @@ mod binance;
 mod generic_csv;
 mod json;
 mod report;
-mod scan;
 pub(crate) mod timestamp;
 
 use std::fmt;
