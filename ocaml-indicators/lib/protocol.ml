@@ -309,7 +309,15 @@ let handle_json_line line =
 (* Strings of printable ASCII other than '"' and '\\' need no escaping:
    the base64 series that make up most of a large response are copied in
    one go rather than inspected and escaped character by character. *)
-let plain_string s = String.for_all (fun c -> c >= ' ' && c <= '~' && c <> '"' && c <> '\\') s
+let plain_string s =
+  (* A direct loop: [String.for_all] would call a closure per character. *)
+  let rec plain_from i =
+    i >= String.length s
+    ||
+    let c = String.unsafe_get s i in
+    c >= ' ' && c <= '~' && c <> '"' && c <> '\\' && plain_from (i + 1)
+  in
+  plain_from 0
 
 let rec write_json buf (json : Yojson.Safe.t) =
   match json with

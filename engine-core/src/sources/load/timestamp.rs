@@ -1,13 +1,12 @@
 //! Timestamp parsing and formatting for the loaders.
 //!
-//! Hand-written rather than pulled from a date crate: the loaders only need
-//! proleptic-Gregorian UTC dates, ISO 8601 text and epoch numbers, and doing
-//! it here keeps the hot path allocation-free.
+//! Epoch numbers are told apart by magnitude here; calendar text (ISO 8601
+//! dates and datetimes, times of day) is read and written with `chrono`.
+//! Naive times are taken as UTC.
 
 use std::fmt;
 
-/// Milliseconds in one day.
-pub(crate) const MS_PER_DAY: i64 = 86_400_000;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 /// The unit an epoch number was found to be in, judged by its magnitude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,182 +80,31 @@ pub(crate) fn parse_int(bytes: &[u8]) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month as i64 + 9) % 12; // March = 0, so the leap day is last
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The (year, month, day) of a day number since 1970-01-01.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
 /// Formats epoch milliseconds as ISO 8601 UTC, with milliseconds only when
-/// they are not zero: `2015-09-23T20:58:13.009Z`, `2004-08-19T00:00:00Z`.
+/// there are any: `2015-09-23T20:58:13.009Z`, `2004-08-19T00:00:00Z`.
 pub(crate) fn format_ms(ms: i64) -> String {
-    let days = ms.div_euclid(MS_PER_DAY);
-    let in_day = ms.rem_euclid(MS_PER_DAY);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
-    if milli == 0 {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-    } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{milli:03}Z")
+    match DateTime::from_timestamp_millis(ms) {
+        Some(t) if ms.rem_euclid(1000) == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => format!("{ms} ms since 1970"),
     }
 }
 
-/// A small cursor over ASCII text, for the ISO parsers below.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(text: &'a str) -> Self {
-        Cursor { bytes: text.as_bytes(), pos: 0 }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn eat(&mut self, byte: u8) -> bool {
-        if self.peek() == Some(byte) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Exactly `n` digits as a number.
-    fn digits(&mut self, n: usize) -> Option<u32> {
-        let slice = self.bytes.get(self.pos..self.pos + n)?;
-        let mut value = 0u32;
-        for &b in slice {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            value = value * 10 + (b - b'0') as u32;
-        }
-        self.pos += n;
-        Some(value)
-    }
-
-    fn at_end(&self) -> bool {
-        self.pos == self.bytes.len()
-    }
-}
-
-/// `YYYY-MM-DD` (or with `/`), as days since the epoch.
-fn parse_date_part(cur: &mut Cursor<'_>) -> Option<i64> {
-    let year = cur.digits(4)? as i64;
-    let sep = cur.peek()?;
-    if sep != b'-' && sep != b'/' {
-        return None;
-    }
-    cur.pos += 1;
-    let month = cur.digits(2)?;
-    if !cur.eat(sep) {
-        return None;
-    }
-    let day = cur.digits(2)?;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    Some(days_from_civil(year, month, day))
-}
-
-/// `HH:MM[:SS[.fraction]]` as milliseconds into the day. Fractions beyond
-/// milliseconds are truncated: bars are keyed by milliseconds.
-fn parse_time_part(cur: &mut Cursor<'_>) -> Option<i64> {
-    let hour = cur.digits(2)?;
-    if !cur.eat(b':') {
-        return None;
-    }
-    let minute = cur.digits(2)?;
-    let mut second = 0;
-    let mut milli = 0;
-    if cur.eat(b':') {
-        second = cur.digits(2)?;
-        if cur.eat(b'.') {
-            let mut scale = 100;
-            let start = cur.pos;
-            while let Some(b) = cur.peek().filter(u8::is_ascii_digit) {
-                milli += (b - b'0') as i64 * scale;
-                scale /= 10;
-                cur.pos += 1;
-            }
-            if cur.pos == start {
-                return None;
-            }
-        }
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    Some(hour as i64 * 3_600_000 + minute as i64 * 60_000 + second as i64 * 1000 + milli)
-}
-
-/// A trailing `Z` or `±HH:MM` / `±HHMM` offset, as milliseconds to subtract.
-fn parse_offset(cur: &mut Cursor<'_>) -> Option<i64> {
-    if cur.at_end() {
-        return Some(0);
-    }
-    if cur.eat(b'Z') || cur.eat(b'z') {
-        return cur.at_end().then_some(0);
-    }
-    let sign = match cur.peek()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    cur.pos += 1;
-    let hours = cur.digits(2)?;
-    cur.eat(b':');
-    let minutes = cur.digits(2)?;
-    if !cur.at_end() || hours > 14 || minutes > 59 {
-        return None;
-    }
-    Some(sign * (hours as i64 * 3_600_000 + minutes as i64 * 60_000))
+fn millis_of_day(t: NaiveTime) -> i64 {
+    i64::from(t.num_seconds_from_midnight()) * 1000 + i64::from(t.nanosecond() / 1_000_000)
 }
 
 /// A time of day `HH:MM[:SS[.fff]]` as milliseconds, for separate Time columns.
 pub(crate) fn parse_time_of_day(text: &str) -> Option<i64> {
-    let mut cur = Cursor::new(text.trim());
-    let ms = parse_time_part(&mut cur)?;
-    cur.at_end().then_some(ms)
+    let text = text.trim();
+    ["%H:%M:%S%.f", "%H:%M"].iter().find_map(|f| NaiveTime::parse_from_str(text, f).ok()).map(millis_of_day)
 }
 
-/// A date `YYYY-MM-DD` as epoch milliseconds at midnight UTC.
+/// A date `YYYY-MM-DD` (or `YYYY/MM/DD`) as epoch milliseconds at midnight UTC.
 pub(crate) fn parse_date(text: &str) -> Option<i64> {
-    let mut cur = Cursor::new(text.trim());
-    let days = parse_date_part(&mut cur)?;
-    cur.at_end().then_some(days * MS_PER_DAY)
+    let text = text.trim();
+    let date = ["%Y-%m-%d", "%Y/%m/%d"].iter().find_map(|f| NaiveDate::parse_from_str(text, f).ok())?;
+    Some(date.and_time(NaiveTime::MIN).and_utc().timestamp_millis())
 }
 
 /// Parses a timestamp cell: an ISO date, an ISO datetime with `T` or a space,
@@ -269,33 +117,23 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<(i64, Option<EpochUnit>)> {
         let (ms, unit) = epoch_to_ms(value);
         return Some((ms, Some(unit)));
     }
-    let mut cur = Cursor::new(text);
-    let days = parse_date_part(&mut cur)?;
-    let mut ms = days * MS_PER_DAY;
-    if cur.at_end() {
+    if let Some(ms) = parse_date(text) {
         return Some((ms, None));
     }
-    if !(cur.eat(b'T') || cur.eat(b't') || cur.eat(b' ')) {
-        return None;
+    // `Z` is UTC, as is a time without any offset.
+    let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+    const NAIVE: [&str; 4] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
+    if let Some(t) = NAIVE.iter().find_map(|f| NaiveDateTime::parse_from_str(naive, f).ok()) {
+        return Some((t.and_utc().timestamp_millis(), None));
     }
-    ms += parse_time_part(&mut cur)?;
-    ms -= parse_offset(&mut cur)?;
-    Some((ms, None))
+    const OFFSET: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z"];
+    let t = OFFSET.iter().find_map(|f| DateTime::parse_from_str(text, f).ok())?;
+    Some((t.timestamp_millis(), None))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_round_trip_over_four_centuries() {
-        for days in (-200_000..200_000).step_by(7) {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
-        }
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-    }
 
     #[test]
     fn parses_iso_forms() {
@@ -326,7 +164,7 @@ mod tests {
         {
             assert_eq!(parse_timestamp(bad), None, "{bad:?}");
         }
-        assert_eq!(parse_timestamp("2016-02-29"), Some((days_from_civil(2016, 2, 29) * MS_PER_DAY, None)));
+        assert_eq!(parse_timestamp("2016-02-29"), Some((1_456_704_000_000, None)));
         assert_eq!(parse_time_of_day("09:01:00"), Some(9 * 3_600_000 + 60_000));
         assert_eq!(parse_time_of_day("3602.00"), None);
     }
