@@ -93,11 +93,11 @@ pub fn run(args: IndicatorsArgs) -> anyhow::Result<u8> {
 
 fn print_list() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<13} {:<44} {:<21} description", "name", "parameters (defaults)", "outputs")?;
+    writeln!(out, "{:<13} {:<44} {:<23} description", "name", "parameters (defaults)", "outputs")?;
     for info in catalog() {
         let params = info.params.iter().map(|p| format!("{}={}", p.name, p.default)).collect::<Vec<_>>().join(", ");
         let params = if params.is_empty() { "-".to_string() } else { params };
-        writeln!(out, "{:<13} {:<44} {:<21} {}", info.name, params, info.outputs.join(", "), info.description)?;
+        writeln!(out, "{:<13} {:<44} {:<23} {}", info.name, params, info.outputs.join(", "), info.description)?;
     }
     Ok(())
 }
