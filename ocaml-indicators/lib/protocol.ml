@@ -23,20 +23,29 @@ exception Request_error of error_code * string
 
 let fail code message = raise (Request_error (code, message))
 
-let error_response id code message : Yojson.Safe.t =
-  `Assoc
-    [
-      ("id", id);
-      ( "error",
-        `Assoc
-          [
-            ("code", `String (string_of_error_code code));
-            ("message", `String message);
-          ] );
-    ]
+(* A response: JSON, except that base64 payloads are kept apart from it.
+   They never need escaping, so the writer copies them whole instead of
+   inspecting every character, and they are most of a large response. *)
+type response =
+  | Json of Yojson.Safe.t
+  | Object of (string * response) list
+  | Base64 of string
 
-let result_response id result : Yojson.Safe.t =
-  `Assoc [ ("id", id); ("result", result) ]
+let error_json id code message : Yojson.Safe.t =
+  `Assoc
+      [
+        ("id", id);
+        ( "error",
+          `Assoc
+            [
+              ("code", `String (string_of_error_code code));
+              ("message", `String message);
+            ] );
+      ]
+
+let error_response id code message = Json (error_json id code message)
+
+let result_response id result = Object [ ("id", Json id); ("result", result) ]
 
 let number_of_json (json : Yojson.Safe.t) =
   match json with
@@ -189,23 +198,23 @@ let json_of_output values : Yojson.Safe.t =
 
 (* The f64le encoding marks a missing value with NaN, which no indicator
    output ever is (non-finite outputs are missing values too). *)
-let f64le_of_output values : Yojson.Safe.t =
+let f64le_of_output values =
   let dense =
     Array.map (function Some x when Float.is_finite x -> x | Some _ | None -> Float.nan) values
   in
-  `Assoc [ ("f64le", `String (F64_base64.encode dense)) ]
+  Object [ ("f64le", Base64 (F64_base64.encode dense)) ]
 
-type encoding = Json | F64le
+type encoding = Json_numbers | F64le
 
 let read_encoding (json : Yojson.Safe.t option) =
   match json with
-  | None | Some (`String "json") -> Json
+  | None | Some (`String "json") -> Json_numbers
   | Some (`String "f64le") -> F64le
   | Some other ->
       fail Invalid_request
         ("compute: params.encoding must be \"json\" or \"f64le\", got " ^ describe other)
 
-let compute_result (params : Yojson.Safe.t option) : Yojson.Safe.t =
+let compute_result (params : Yojson.Safe.t option) =
   let fields =
     match params with
     | Some (`Assoc fields) -> fields
@@ -235,7 +244,7 @@ let compute_result (params : Yojson.Safe.t option) : Yojson.Safe.t =
   in
   let encode =
     match read_encoding (field "encoding" fields) with
-    | Json -> json_of_output
+    | Json_numbers -> fun values -> Json (json_of_output values)
     | F64le -> f64le_of_output
   in
   let param_values = read_params spec (field "params" fields) in
@@ -245,12 +254,7 @@ let compute_result (params : Yojson.Safe.t option) : Yojson.Safe.t =
     with Invalid_argument message | Failure message ->
       fail Internal (Printf.sprintf "%s: %s" spec.name message)
   in
-  `Assoc
-    [
-      ( "outputs",
-        `Assoc (List.map (fun (name, values) -> (name, encode values)) outputs)
-      );
-    ]
+  Object [ ("outputs", Object (List.map (fun (name, values) -> (name, encode values)) outputs)) ]
 
 (* ---- dispatch ------------------------------------------------------------ *)
 
@@ -289,8 +293,8 @@ let handle_request line =
     in
     let result =
       match method_name with
-      | "ping" -> `Assoc [ ("pong", `Bool true); ("version", `String version) ]
-      | "list" -> list_result ()
+      | "ping" -> Json (`Assoc [ ("pong", `Bool true); ("version", `String version) ])
+      | "list" -> Json (list_result ())
       | "compute" -> compute_result (field "params" fields)
       | other ->
           fail Unknown_method
@@ -303,60 +307,34 @@ let handle_request line =
   | Out_of_memory -> error_response !id Internal "out of memory"
   | e -> error_response !id Internal ("exception: " ^ Printexc.to_string e)
 
-let handle_json_line line =
-  if is_blank line then None else Some (handle_request line)
+let handle_response line = if is_blank line then None else Some (handle_request line)
 
-(* Strings of printable ASCII other than '"' and '\\' need no escaping:
-   the base64 series that make up most of a large response are copied in
-   one go rather than inspected and escaped character by character. *)
-let plain_string s =
-  (* A direct loop: [String.for_all] would call a closure per character. *)
-  let rec plain_from i =
-    i >= String.length s
-    ||
-    let c = String.unsafe_get s i in
-    c >= ' ' && c <= '~' && c <> '"' && c <> '\\' && plain_from (i + 1)
-  in
-  plain_from 0
-
-let rec write_json buf (json : Yojson.Safe.t) =
-  match json with
-  | `String s when plain_string s ->
+let rec write_response buf = function
+  | Json json -> Yojson.Safe.to_buffer ~std:true buf json
+  | Base64 text ->
       Buffer.add_char buf '"';
-      Buffer.add_string buf s;
+      Buffer.add_string buf text;
       Buffer.add_char buf '"'
-  | `Assoc fields ->
+  | Object fields ->
       Buffer.add_char buf '{';
       List.iteri
         (fun i (key, value) ->
           if i > 0 then Buffer.add_char buf ',';
           Yojson.Safe.write_string buf key;
           Buffer.add_char buf ':';
-          write_json buf value)
+          write_response buf value)
         fields;
       Buffer.add_char buf '}'
-  | `List items ->
-      Buffer.add_char buf '[';
-      List.iteri
-        (fun i value ->
-          if i > 0 then Buffer.add_char buf ',';
-          write_json buf value)
-        items;
-      Buffer.add_char buf ']'
-  | `Float x when not (Float.is_finite x) -> invalid_arg "non-finite float in a response"
-  | other -> Yojson.Safe.write_t buf other
 
-let to_json_line json =
+let response_to_string response =
   let buf = Buffer.create 4096 in
-  write_json buf json;
-  Buffer.contents buf
-
-let response_to_string json =
-  try to_json_line json
+  try
+    write_response buf response;
+    Buffer.contents buf
   with e ->
     (* Cannot happen for the responses built here (non-finite floats are
        mapped to null), but a response must always come out. *)
-    Yojson.Safe.to_string
-      (error_response `Null Internal ("cannot print response: " ^ Printexc.to_string e))
+    Yojson.Safe.to_string ~std:true
+      (error_json `Null Internal ("cannot print response: " ^ Printexc.to_string e))
 
-let handle_line line = Option.map response_to_string (handle_json_line line)
+let handle_line line = Option.map response_to_string (handle_response line)

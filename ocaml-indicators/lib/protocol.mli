@@ -18,15 +18,9 @@ type error_code =
 val string_of_error_code : error_code -> string
 (** ["parse_error"], ["invalid_request"], … as written on the wire. *)
 
-val handle_json_line : string -> Yojson.Safe.t option
-(** [handle_json_line line] is the response to one request line, or [None]
-    for an empty (blank) line, which gets no response. Never raises: any
-    exception while handling becomes an [internal] error response. *)
-
 val handle_line : string -> string option
-(** [handle_line line] is {!handle_json_line} printed as one line of JSON
-    (without the newline). Non-finite floats are never printed: outputs map
-    them to [null]. *)
-
-val response_to_string : Yojson.Safe.t -> string
-(** Prints a response on one line; floats read back to the same double. *)
+(** [handle_line line] is the response to one request line, printed as one
+    line of JSON (without the newline), or [None] for a blank line, which
+    gets no response. Never raises: any exception while handling becomes an
+    [internal] error response. Floats read back to the same double;
+    non-finite ones are never printed (outputs map them to [null]). *)
