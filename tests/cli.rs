@@ -313,6 +313,41 @@ fn a_crashing_sidecar_leaves_its_request_unverified_and_the_run_finishes() {
 }
 
 #[test]
+fn a_real_difference_fails_the_cross_check_with_exit_4() {
+    // The sidecar is asked for ema(21) whenever the engine asks for ema(20):
+    // its values genuinely differ, and the check must say so.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("skewed-sidecar");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nsed -u 's/\"params\":\\[20.0\\]/\"params\":[21.0]/' | {} \"$@\"\n", sidecar().display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = engine(&[
+        "indicators",
+        "compute",
+        "--synthetic",
+        "bars=500",
+        "-i",
+        "ema:20",
+        "-i",
+        "rsi:14",
+        "--backend",
+        "both",
+        "--sidecar",
+        path.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("summary: 1 passed, 1 failed, 0 unverified"), "{err}");
+    let ema_row = err.lines().find(|l| l.starts_with("ema(20)")).unwrap();
+    assert!(ema_row.contains("FAILED"), "{ema_row}");
+}
+
+#[test]
 fn json_log_format() {
     let out = engine(&["--log-format", "json", "indicators", "compute", "--synthetic", "bars=30", "-i", "sma:5"]);
     assert!(out.status.success());

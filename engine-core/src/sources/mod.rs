@@ -77,3 +77,21 @@ impl MarketDataSource for HistoricalSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_historical_source_yields_its_bars_then_end_of_data_for_good() {
+        let series = generate(&SyntheticConfig { bars: 3, ..SyntheticConfig::default() });
+        let mut source: Box<dyn MarketDataSource> = Box::new(HistoricalSource::new("synthetic", series.bars.clone()));
+        assert_eq!(source.name(), "synthetic");
+        for expected in &series.bars {
+            assert_eq!(source.next_event().await.unwrap(), SourceEvent::Bar(expected.clone()));
+        }
+        for _ in 0..2 {
+            assert_eq!(source.next_event().await.unwrap(), SourceEvent::EndOfData);
+        }
+    }
+}
