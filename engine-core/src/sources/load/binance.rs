@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::timestamp::{epoch_to_ms, parse_int, EpochUnit};
+use super::timestamp::{epoch_to_ms, kline_time_ms, parse_int, EpochUnit};
 use super::{parse_number, LoadError, SeriesBuilder};
 use crate::market_data::{Bar, Symbol};
 
@@ -251,24 +251,13 @@ fn number(column: usize, text: &str) -> Result<f64, String> {
     }
 }
 
-/// An epoch-ms or epoch-µs field as milliseconds (Binance moved spot
-/// archives to microseconds in 2025; the magnitude tells them apart).
+/// An epoch-ms or epoch-µs field as milliseconds.
 #[inline]
 fn parse_time(column: usize, text: &str, micros_seen: &mut bool) -> Result<i64, String> {
     let value = parse_int(text.as_bytes())
         .or_else(|| parse_int(text.trim().as_bytes()))
         .ok_or_else(|| format!("field {}: {text:?} is not an integer timestamp", COLUMNS[column]))?;
-    match epoch_to_ms(value) {
-        (ms, EpochUnit::Millis) => Ok(ms),
-        (ms, EpochUnit::Micros) => {
-            *micros_seen = true;
-            Ok(ms)
-        }
-        (_, unit) => Err(format!(
-            "field {}: {value} looks like epoch {unit}; expected milliseconds or microseconds",
-            COLUMNS[column]
-        )),
-    }
+    kline_time_ms(COLUMNS[column], value, micros_seen)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::timestamp::{epoch_to_ms, EpochUnit};
+use super::timestamp::{kline_time_ms, EpochUnit};
 use super::{LoadError, SeriesBuilder};
 use crate::market_data::{Bar, Symbol};
 
@@ -138,17 +138,7 @@ fn time(index: usize, value: &Value, micros_seen: &mut bool) -> Result<i64, Stri
         _ => None,
     };
     let raw = parsed.ok_or_else(|| format!("field {}: {value} is not an integer timestamp", FIELDS[index]))?;
-    match epoch_to_ms(raw) {
-        (ms, EpochUnit::Millis) => Ok(ms),
-        (ms, EpochUnit::Micros) => {
-            *micros_seen = true;
-            Ok(ms)
-        }
-        (_, unit) => Err(format!(
-            "field {}: {raw} looks like epoch {unit}; expected milliseconds or microseconds",
-            FIELDS[index]
-        )),
-    }
+    kline_time_ms(FIELDS[index], raw, micros_seen)
 }
 
 #[cfg(test)]

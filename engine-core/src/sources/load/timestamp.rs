@@ -47,6 +47,23 @@ pub(crate) fn epoch_to_ms(value: i64) -> (i64, EpochUnit) {
     }
 }
 
+/// A kline time (Binance CSV, JSON rows) as milliseconds: epoch ms, or
+/// epoch µs converted (Binance moved spot archives to microseconds in 2025;
+/// the magnitude tells them apart), noting in `micros_seen` that µs were met.
+/// Seconds and nanoseconds are refused: no kline source writes them.
+pub(crate) fn kline_time_ms(field: &str, value: i64, micros_seen: &mut bool) -> Result<i64, String> {
+    match epoch_to_ms(value) {
+        (ms, EpochUnit::Millis) => Ok(ms),
+        (ms, EpochUnit::Micros) => {
+            *micros_seen = true;
+            Ok(ms)
+        }
+        (_, unit) => {
+            Err(format!("field {field}: {value} looks like epoch {unit}; expected milliseconds or microseconds"))
+        }
+    }
+}
+
 /// Parses an optionally signed decimal integer without going through `str`
 /// parsing machinery (the Binance hot path calls this twice per row).
 #[inline]
