@@ -62,7 +62,7 @@ fn decode(text: &str) -> Result<Vec<Option<f64>>, String> {
 }
 
 fn parse_outputs(spec: &IndicatorSpec, len: usize, result: &Value) -> Result<Vec<Vec<Option<f64>>>, SidecarError> {
-    let bad = |detail: String| SidecarError::BadResponse { id: 0, detail };
+    let bad = |detail: String| SidecarError::BadOutput { indicator: spec.label(), detail };
     let outputs = result.get("outputs").and_then(Value::as_object).ok_or_else(|| bad("no `outputs` object".into()))?;
     spec.info()
         .outputs
@@ -72,8 +72,8 @@ fn parse_outputs(spec: &IndicatorSpec, len: usize, result: &Value) -> Result<Vec
                 .get(*name)
                 .and_then(|column| column.get("f64le"))
                 .and_then(Value::as_str)
-                .ok_or_else(|| bad(format!("output `{name}` of {} missing or not f64le", spec.label())))?;
-            let column = decode(text).map_err(|e| bad(format!("output `{name}` of {}: {e}", spec.label())))?;
+                .ok_or_else(|| bad(format!("output `{name}` missing or not f64le")))?;
+            let column = decode(text).map_err(|e| bad(format!("output `{name}`: {e}")))?;
             if column.len() != len {
                 return Err(bad(format!("output `{name}` has {} values for {len} bars", column.len())));
             }

@@ -19,6 +19,10 @@ pub enum SidecarError {
     LineTooLong { id: u64, max: usize },
     #[error("sidecar sent an invalid response to request {id}: {detail}")]
     BadResponse { id: u64, detail: String },
+    /// A well-formed response whose outputs do not fit the request (a
+    /// missing column, a wrong length): a bug on one side, not a crash.
+    #[error("sidecar output for {indicator} is unusable: {detail}")]
+    BadOutput { indicator: String, detail: String },
     /// The sidecar answered with an error response; it is still healthy.
     #[error("sidecar refused request {id}: {code}: {message}")]
     Remote { id: u64, code: String, message: String },
@@ -29,6 +33,12 @@ pub enum SidecarError {
 impl SidecarError {
     /// Whether the child must be considered broken after this error.
     pub(crate) fn breaks_child(&self) -> bool {
-        !matches!(self, SidecarError::Remote { .. } | SidecarError::Down { .. } | SidecarError::NotFound { .. })
+        !matches!(
+            self,
+            SidecarError::Remote { .. }
+                | SidecarError::BadOutput { .. }
+                | SidecarError::Down { .. }
+                | SidecarError::NotFound { .. }
+        )
     }
 }
