@@ -132,6 +132,31 @@ async fn a_chatty_stderr_does_not_block_the_sidecar() {
 }
 
 #[tokio::test]
+async fn stderr_that_is_not_utf8_or_has_no_newline_is_still_drained() {
+    let dir = tempfile::tempdir().unwrap();
+    // Invalid UTF-8, then 300 kB without a newline, then the answer.
+    let odd = script(
+        &dir,
+        "odd-stderr",
+        r#"read -r line; printf '\377\376 bad bytes\n' >&2; head -c 307200 /dev/zero | tr '\0' 'z' >&2; echo '{"id":1,"result":{"pong":true}}'; read -r next; echo '{"id":2,"result":{"pong":true}}'; sleep 5"#,
+    );
+    let mut sidecar = Sidecar::start(config(odd)).await.unwrap();
+    assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
+    assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
+    assert_eq!(sidecar.restarts(), 0);
+}
+
+#[tokio::test]
+async fn a_crash_report_names_the_exit_status_and_the_last_stderr_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let dying = script(&dir, "dying", "read -r line; echo 'Fatal error: exception Not_found' >&2; exit 7");
+    let mut sidecar = Sidecar::start(config(dying)).await.unwrap();
+    let err = sidecar.request("ping", json!({})).await.unwrap_err().to_string();
+    assert!(err.contains("exit status: 7"), "{err}");
+    assert!(err.contains("Fatal error: exception Not_found"), "{err}");
+}
+
+#[tokio::test]
 async fn dropping_the_client_kills_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("grandchild.pid");

@@ -62,9 +62,9 @@ struct ComputeArgs {
     #[arg(long, value_name = "PATH")]
     sidecar: Option<PathBuf>,
 
-    /// Seconds one sidecar request may take before the sidecar is restarted.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    sidecar_timeout: f64,
+    /// Seconds one sidecar request may take before the sidecar is restarted (0.001 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_timeout)]
+    sidecar_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -166,6 +166,16 @@ fn compute_native(specs: &[IndicatorSpec], bars: &[Bar]) -> Vec<Computed> {
     specs.iter().map(|spec| Computed { spec: spec.clone(), columns: spec.compute(bars) }).collect()
 }
 
+/// A request timeout in seconds: at least a millisecond (less could never be
+/// met), at most a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.001..=86_400.0).contains(&seconds) {
+        return Err(format!("{seconds} s is outside 0.001 to 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
@@ -175,10 +185,7 @@ fn sidecar_config(args: &ComputeArgs) -> anyhow::Result<SidecarConfig> {
         Some(path) => SidecarConfig::new(path),
         None => SidecarConfig::default(),
     };
-    if !(args.sidecar_timeout.is_finite() && args.sidecar_timeout > 0.0) {
-        bail!("--sidecar-timeout must be a positive number of seconds, got {}", args.sidecar_timeout);
-    }
-    config.request_timeout = Duration::from_secs_f64(args.sidecar_timeout);
+    config.request_timeout = args.sidecar_timeout;
     Ok(config)
 }
 

@@ -206,6 +206,8 @@ pub enum SpecError {
     NotANumber { indicator: &'static str, param: &'static str, text: String },
     #[error("{indicator}: parameter `{param}` must be a whole number >= {min}, got {got}")]
     NotWholeNumber { indicator: &'static str, param: &'static str, min: f64, got: f64 },
+    #[error("{indicator}: parameter `{param}` must be at most {max}, got {got}")]
+    TooLarge { indicator: &'static str, param: &'static str, max: f64, got: f64 },
     #[error("{indicator}: parameter `{param}` must be > {min}, got {got}")]
     NotAboveMin { indicator: &'static str, param: &'static str, min: f64, got: f64 },
 }
@@ -239,13 +241,17 @@ pub(crate) fn check_positive(indicator: &'static str, param: &'static str, value
     Ok(())
 }
 
-/// Largest integer parameter accepted: beyond 2^53 "whole number" loses
-/// meaning for an `f64`.
-const MAX_INTEGER_PARAM: f64 = 9_007_199_254_740_992.0;
+/// Largest integer parameter accepted: a billion bars (1,900 years of
+/// minutes) is beyond any real window, and the bound keeps every product of
+/// parameters (session minutes × 60,000 ms) far from overflow.
+pub const MAX_INTEGER_PARAM: f64 = 1e9;
 
 fn check_param(indicator: &'static str, p: &ParamInfo, value: f64) -> Result<f64, SpecError> {
+    if p.integer && value.is_finite() && value > MAX_INTEGER_PARAM {
+        return Err(SpecError::TooLarge { indicator, param: p.name, max: MAX_INTEGER_PARAM, got: value });
+    }
     let ok = if p.integer {
-        value.is_finite() && value.fract() == 0.0 && value >= p.min && value <= MAX_INTEGER_PARAM
+        value.is_finite() && value.fract() == 0.0 && value >= p.min
     } else {
         value.is_finite() && value > p.min
     };

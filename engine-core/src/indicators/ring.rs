@@ -1,9 +1,15 @@
 //! Fixed-capacity ring buffer of `f64`, the window behind the rolling
 //! indicators.
 
+/// Values reserved up front: a window of a billion bars on a three-bar file
+/// must not reserve 8 GB before it sees a value.
+pub const PREALLOCATED: usize = 1 << 16;
+
 /// The last `capacity` values pushed, readable oldest to newest.
 ///
-/// Storage is allocated once in [`RingBuffer::new`]; pushes never allocate.
+/// Storage for up to [`PREALLOCATED`] values is allocated in
+/// [`RingBuffer::new`]; a longer window grows while it fills. Once full,
+/// pushes never allocate.
 #[derive(Debug, Clone)]
 pub struct RingBuffer {
     data: Vec<f64>,
@@ -16,7 +22,7 @@ impl RingBuffer {
     /// An empty buffer holding at most `capacity` (≥ 1) values.
     pub fn new(capacity: usize) -> Self {
         assert!(capacity >= 1, "ring buffer capacity must be >= 1");
-        RingBuffer { data: Vec::with_capacity(capacity), capacity, head: 0 }
+        RingBuffer { data: Vec::with_capacity(capacity.min(PREALLOCATED)), capacity, head: 0 }
     }
 
     /// Number of values held (at most the capacity).

@@ -25,7 +25,11 @@ impl<const MAX: bool> RollingExtreme<MAX> {
     pub fn new(period: usize) -> Self {
         assert!(period >= 1, "rolling window period must be >= 1");
         // The deque never holds more than `period` entries, so it never grows.
-        RollingExtreme { period: period as u64, count: 0, deque: VecDeque::with_capacity(period + 1) }
+        RollingExtreme {
+            period: period as u64,
+            count: 0,
+            deque: VecDeque::with_capacity((period + 1).min(super::ring::PREALLOCATED)),
+        }
     }
 
     /// True when `a` dominates (or ties) `b`, so `b` can never be the

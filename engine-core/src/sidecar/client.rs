@@ -1,9 +1,14 @@
+use std::collections::VecDeque;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
+use parking_lot::Mutex;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use super::{SidecarConfig, SidecarError};
@@ -31,7 +36,19 @@ struct RunningChild {
     pid: u32,
     stdin: ChildStdin,
     lines: FramedRead<ChildStdout, LinesCodec>,
+    /// The last lines the child wrote to stderr, for crash reports.
+    stderr_tail: StderrTail,
+    stderr_drain: JoinHandle<()>,
 }
+
+type StderrTail = Arc<Mutex<VecDeque<String>>>;
+
+/// Stderr lines kept for a crash report, and the length each is cut to.
+const STDERR_TAIL_LINES: usize = 8;
+const STDERR_LINE_SHOWN: usize = 300;
+/// A stderr "line" longer than this is logged in pieces: a child that never
+/// writes a newline must not grow our memory.
+const STDERR_LINE_MAX: usize = 64 * 1024;
 
 impl Sidecar {
     /// Starts the sidecar now, so a missing or broken executable is reported
@@ -91,6 +108,11 @@ impl Sidecar {
                 self.consecutive_failures = 0;
                 interpret(id, response)
             }
+            Err(SidecarError::Crashed { id, .. }) => {
+                let err = SidecarError::Crashed { id, cause: self.exit_cause().await };
+                self.fail(&err).await;
+                Err(err)
+            }
             Err(err) => {
                 if err.breaks_child() {
                     self.fail(&err).await;
@@ -110,7 +132,7 @@ impl Sidecar {
         child.stdin.flush().await.map_err(io)?;
         loop {
             let text = match child.lines.next().await {
-                None => return Err(SidecarError::Crashed { id }),
+                None => return Err(SidecarError::Crashed { id, cause: String::new() }),
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => return Err(SidecarError::LineTooLong { id, max }),
                 Some(Err(LinesCodecError::Io(source))) => return Err(SidecarError::Io { id, source }),
                 Some(Ok(text)) => text,
@@ -187,15 +209,31 @@ impl Sidecar {
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         // Drain stderr continuously: a child blocked on a full stderr pipe would look hung.
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(target: "sidecar", pid, "{line}");
-            }
-        });
+        let stderr_tail = StderrTail::default();
+        let stderr_drain = tokio::spawn(drain_stderr(stderr, pid, Arc::clone(&stderr_tail)));
         let lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(self.config.max_line_bytes));
         tracing::debug!(pid, program = %path.display(), "sidecar started");
-        Ok(RunningChild { child, pid, stdin, lines })
+        Ok(RunningChild { child, pid, stdin, lines, stderr_tail, stderr_drain })
+    }
+
+    /// Why the child stopped answering: its exit status and its last stderr
+    /// lines, waiting briefly for both to arrive.
+    async fn exit_cause(&mut self) -> String {
+        let Some(child) = self.child.as_mut() else { return "no child".to_string() };
+        let grace = Duration::from_millis(500);
+        let status = match tokio::time::timeout(grace, child.child.wait()).await {
+            Ok(Ok(status)) => status.to_string(),
+            Ok(Err(e)) => format!("exit status unknown: {e}"),
+            Err(_) => "closed its output but is still running".to_string(),
+        };
+        // The drain ends at the child's stderr EOF, so every line is in.
+        let _ = tokio::time::timeout(grace, &mut child.stderr_drain).await;
+        let tail = child.stderr_tail.lock();
+        if tail.is_empty() {
+            status
+        } else {
+            format!("{status}; last stderr: {}", tail.iter().cloned().collect::<Vec<_>>().join(" | "))
+        }
     }
 
     async fn fail(&mut self, err: &SidecarError) {
@@ -204,20 +242,18 @@ impl Sidecar {
         tracing::warn!(error = %err, "sidecar request failed; killing the sidecar");
         if let Some(mut child) = self.child.take() {
             kill_group(child.pid);
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), child.child.wait()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), child.child.wait()).await;
         }
     }
 
-    /// Closes the sidecar's stdin and waits briefly for it to exit, then
-    /// kills its process group.
+    /// Closes the sidecar's stdin and gives it a second to exit on its own,
+    /// then kills its process group, which also ends anything it started.
     pub async fn shutdown(mut self) {
         if let Some(mut child) = self.child.take() {
             drop(child.stdin);
-            let exited = tokio::time::timeout(std::time::Duration::from_secs(1), child.child.wait()).await;
-            if exited.is_err() {
-                kill_group(child.pid);
-                let _ = child.child.wait().await;
-            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), child.child.wait()).await;
+            kill_group(child.pid);
+            let _ = child.child.wait().await;
         }
     }
 }
@@ -242,6 +278,48 @@ fn kill_group(pid: u32) {
     }
 }
 
+/// Logs the child's stderr line by line (at debug level) and keeps the last
+/// lines for crash reports. Reads raw bytes, so invalid UTF-8 or a missing
+/// newline cannot stop the drain: only the child's end of the pipe does.
+async fn drain_stderr(mut stderr: ChildStderr, pid: u32, tail: StderrTail) {
+    let record = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim_end_matches('\r');
+        tracing::debug!(target: "sidecar", pid, "{text}");
+        let mut tail = tail.lock();
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(truncate_to(text, STDERR_LINE_SHOWN));
+    };
+    let mut chunk = vec![0u8; 8192];
+    let mut pending = Vec::new();
+    loop {
+        match stderr.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::debug!(target: "sidecar", pid, "reading stderr: {e}");
+                break;
+            }
+        }
+        let mut start = 0;
+        while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
+            record(&pending[start..start + end]);
+            start += end + 1;
+        }
+        pending.drain(..start);
+        if pending.len() > STDERR_LINE_MAX {
+            record(&pending);
+            pending.clear();
+        }
+    }
+    if !pending.is_empty() {
+        record(&pending);
+    }
+}
+
 /// Splits a response into its result or its error.
 fn interpret(id: u64, mut response: Value) -> Result<Value, SidecarError> {
     if let Some(error) = response.get("error") {
@@ -256,11 +334,16 @@ fn interpret(id: u64, mut response: Value) -> Result<Value, SidecarError> {
 }
 
 fn truncate(text: &str) -> String {
-    const SHOWN: usize = 200;
-    if text.len() <= SHOWN {
+    truncate_to(text, 200)
+}
+
+/// At most `shown` bytes of `text` (on a character boundary), saying how
+/// long it was when cut.
+fn truncate_to(text: &str, shown: usize) -> String {
+    if text.len() <= shown {
         return text.to_string();
     }
-    let mut end = SHOWN;
+    let mut end = shown;
     while !text.is_char_boundary(end) {
         end -= 1;
     }

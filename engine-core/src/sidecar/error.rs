@@ -11,8 +11,8 @@ pub enum SidecarError {
     Spawn { path: PathBuf, source: std::io::Error },
     #[error("sidecar did not answer request {id} within {timeout:?}")]
     Timeout { id: u64, timeout: Duration },
-    #[error("sidecar exited or closed its output during request {id}")]
-    Crashed { id: u64 },
+    #[error("sidecar exited or closed its output during request {id} ({cause})")]
+    Crashed { id: u64, cause: String },
     #[error("sidecar i/o during request {id}: {source}")]
     Io { id: u64, source: std::io::Error },
     #[error("sidecar response to request {id} is longer than {max} bytes")]

@@ -138,6 +138,53 @@ pub struct SyntheticConfigError {
 
 const KEYS: &str = "seed, bars, interval, start, price, symbol, min_segment, max_segment";
 
+/// Most bars one series may have: 50 million bars are about 6 GB in memory.
+pub const MAX_BARS: usize = 50_000_000;
+/// Highest starting price: far above any traded price, far below where
+/// price × volume sums would overflow.
+pub const MAX_START_PRICE: f64 = 1e9;
+/// Open times must stay within the years 0000 to 9999.
+const EARLIEST_MS: i64 = -62_167_219_200_000;
+const LATEST_MS: i64 = 253_402_300_799_999;
+
+impl SyntheticConfig {
+    /// Checks that the series can be generated: a sane number of bars and
+    /// starting price, segments of at least one bar, and every open and close
+    /// time within the years 0000 to 9999 (so no timestamp can overflow).
+    pub fn validate(&self) -> Result<(), SyntheticConfigError> {
+        let err = |key: &str, message: String| Err(SyntheticConfigError { key: key.to_string(), message });
+        if self.bars > MAX_BARS {
+            return err("bars", format!("{} is more than the {MAX_BARS} bars one series may have", self.bars));
+        }
+        if !(self.start_price.is_finite() && self.start_price > 0.0 && self.start_price <= MAX_START_PRICE) {
+            return err("price", format!("{} is not a price in (0, {MAX_START_PRICE:e}]", self.start_price));
+        }
+        if self.interval_ms <= 0 {
+            return err("interval", format!("{} ms is not a positive interval", self.interval_ms));
+        }
+        if self.min_segment == 0 || self.max_segment == 0 {
+            return err("min_segment", "segments must be at least 1 bar long".to_string());
+        }
+        if self.min_segment > self.max_segment {
+            return err("min_segment", format!("{} is larger than max_segment {}", self.min_segment, self.max_segment));
+        }
+        let end = i64::try_from(self.bars)
+            .ok()
+            .and_then(|bars| bars.checked_mul(self.interval_ms))
+            .and_then(|span| span.checked_add(self.start_ms));
+        match end {
+            Some(end) if self.start_ms >= EARLIEST_MS && end - 1 <= LATEST_MS => Ok(()),
+            _ => err(
+                "start",
+                format!(
+                    "{} bars of {} ms from {} ms run past the year 9999 (or start before year 0)",
+                    self.bars, self.interval_ms, self.start_ms
+                ),
+            ),
+        }
+    }
+}
+
 impl FromStr for SyntheticConfig {
     type Err = SyntheticConfigError;
 
@@ -147,12 +194,21 @@ impl FromStr for SyntheticConfig {
     /// `symbol`, `min_segment`, `max_segment`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut config = SyntheticConfig::default();
+        let mut seen: Vec<String> = Vec::new();
         for item in s.split(',').map(str::trim).filter(|item| !item.is_empty()) {
             let err = |key: &str, message: String| SyntheticConfigError { key: key.to_string(), message };
             let Some((key, value)) = item.split_once('=') else {
                 return Err(err(item, format!("expected key=value (keys: {KEYS})")));
             };
             let (key, value) = (key.trim(), value.trim());
+            let canonical = match key.to_ascii_lowercase().as_str() {
+                "start_price" => "price".to_string(),
+                other => other.to_string(),
+            };
+            if seen.contains(&canonical) {
+                return Err(err(key, "given twice".to_string()));
+            }
+            seen.push(canonical);
             let count = |what: &str| value.parse::<usize>().map_err(|_| err(key, format!("{value:?} is not {what}")));
             match key.to_ascii_lowercase().as_str() {
                 "seed" => {
@@ -160,8 +216,8 @@ impl FromStr for SyntheticConfig {
                         value.parse().map_err(|_| err(key, format!("{value:?} is not a non-negative integer")))?
                 }
                 "bars" => config.bars = count("a non-negative integer")?,
-                "min_segment" => config.min_segment = count("a positive integer")?.max(1),
-                "max_segment" => config.max_segment = count("a positive integer")?.max(1),
+                "min_segment" => config.min_segment = count("a positive integer")?,
+                "max_segment" => config.max_segment = count("a positive integer")?,
                 "interval" => {
                     config.interval_ms = parse_interval(value).ok_or_else(|| {
                         err(
@@ -194,12 +250,7 @@ impl FromStr for SyntheticConfig {
                 _ => return Err(err(key, format!("unknown key (expected one of {KEYS})"))),
             }
         }
-        if config.min_segment > config.max_segment {
-            return Err(SyntheticConfigError {
-                key: "min_segment".to_string(),
-                message: format!("{} is larger than max_segment {}", config.min_segment, config.max_segment),
-            });
-        }
+        config.validate()?;
         Ok(config)
     }
 }
@@ -232,7 +283,13 @@ pub struct SyntheticSeries {
 
 /// Generates the series described by `config`. The same config always gives
 /// the same bars.
+///
+/// # Panics
+/// If `config` fails [`SyntheticConfig::validate`] (parsed configs never do).
 pub fn generate(config: &SyntheticConfig) -> SyntheticSeries {
+    if let Err(e) = config.validate() {
+        panic!("generate: {e}");
+    }
     let mut rng = StdRng::seed_from_u64(config.seed);
     let symbol: Symbol = config.symbol.as_str().into();
     let interval = config.interval_ms.max(1);
@@ -353,6 +410,26 @@ mod tests {
         assert_eq!("price=-1".parse::<SyntheticConfig>().unwrap_err().key, "price");
         assert_eq!("colour=red".parse::<SyntheticConfig>().unwrap_err().key, "colour");
         assert_eq!("seed".parse::<SyntheticConfig>().unwrap_err().key, "seed");
+    }
+
+    #[test]
+    fn configs_that_cannot_be_generated_are_refused() {
+        let key = |text: &str| text.parse::<SyntheticConfig>().unwrap_err().key;
+        assert_eq!(key("bars=99999999999999"), "bars");
+        assert_eq!(key("price=1e308"), "price");
+        assert_eq!(key("min_segment=0"), "min_segment");
+        assert_eq!(key("min_segment=50,max_segment=10"), "min_segment");
+        assert_eq!(key("bars=3,bars=5"), "bars");
+        assert_eq!(key("price=5,start_price=6"), "start_price");
+        // Times that would overflow i64 or leave the years 0000-9999.
+        assert_eq!(key("interval=9223372036854775807,bars=3"), "start");
+        assert_eq!(key("start=9223372036854775000"), "start");
+        assert_eq!(key("start=253402300000000,bars=1000,interval=1d"), "start");
+        // The largest series still fits and stays in order.
+        let config: SyntheticConfig = "start=9999-12-31,interval=1h,bars=24".parse().unwrap();
+        let series = generate(&config);
+        assert!(series.bars.windows(2).all(|w| w[0].open_time < w[1].open_time));
+        assert_eq!(series.bars[23].close_time, Some(LATEST_MS));
     }
 
     #[test]
