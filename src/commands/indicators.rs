@@ -277,9 +277,10 @@ fn write_csv(out: &mut impl Write, bars: &[Bar], values: &[Computed]) -> std::io
         write!(out, "{}", bar.open_time)?;
         for column in values.iter().flat_map(|c| &c.columns) {
             match column[i] {
-                // `Display` for f64 prints the shortest digits that read back exactly.
-                Some(v) => write!(out, ",{v}")?,
-                None => out.write_all(b",")?,
+                // `Display` for f64 prints the shortest digits that read back
+                // exactly. A non-finite value (an overflow) is no value, as in JSON.
+                Some(v) if v.is_finite() => write!(out, ",{v}")?,
+                _ => out.write_all(b",")?,
             }
         }
         out.write_all(b"\n")?;

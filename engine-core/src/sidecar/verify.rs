@@ -98,6 +98,10 @@ impl ColumnCheck {
         }
         if check.mismatches > 0 || check.presence_mismatches > 0 {
             check.status = CheckStatus::Failed;
+        } else if check.compared == 0 {
+            // Agreeing that there is nothing (no bars, a period longer than
+            // the data, VWAP without volume) verifies nothing.
+            check.status = CheckStatus::Unverified("no bar has a value on either side: nothing to compare".into());
         }
         check
     }
@@ -129,6 +133,14 @@ mod tests {
         assert_eq!(check.presence_mismatches, 1);
         let short = ColumnCheck::compare("x", &[Some(1.0), None], &[Some(1.0)], Tolerance::CROSS_CHECK);
         assert_eq!(short.status, CheckStatus::Failed);
+    }
+
+    #[test]
+    fn nothing_to_compare_is_not_a_pass() {
+        let check = ColumnCheck::compare("x", &[None, None], &[None, None], Tolerance::CROSS_CHECK);
+        assert!(matches!(check.status, CheckStatus::Unverified(_)), "{:?}", check.status);
+        let empty = ColumnCheck::compare("x", &[], &[], Tolerance::CROSS_CHECK);
+        assert!(matches!(empty.status, CheckStatus::Unverified(_)));
     }
 
     #[test]
