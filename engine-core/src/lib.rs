@@ -8,6 +8,7 @@
 
 pub mod indicators;
 pub mod market_data;
+pub mod regime;
 pub mod sidecar;
 pub mod sources;
 pub mod tolerance;

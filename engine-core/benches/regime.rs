@@ -1,0 +1,38 @@
+//! Gaussian HMM: one EM iteration (3 states × 4 features) at 2,000, 20,000
+//! and 200,000 samples, and a full fit of 5,000 samples.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use engine_core::regime::{fit, FitOptions, GaussianHmm, HmmParams};
+use ndarray::array;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+fn model() -> GaussianHmm {
+    GaussianHmm::new(HmmParams {
+        start: array![0.5, 0.3, 0.2],
+        trans: array![[0.97, 0.02, 0.01], [0.02, 0.96, 0.02], [0.01, 0.02, 0.97]],
+        means: array![[-2.0, -1.0, 0.5, 1.0], [0.0, 0.0, 0.0, 0.0], [2.0, 1.0, -0.5, 1.5]],
+        vars: array![[0.5, 0.4, 0.3, 0.2], [0.3, 0.3, 0.3, 0.3], [0.6, 0.5, 0.2, 0.4]],
+    })
+    .unwrap()
+}
+
+fn em_iteration(c: &mut Criterion) {
+    let truth = model();
+    let mut group = c.benchmark_group("hmm_em_step_3x4");
+    group.sample_size(10);
+    for samples in [2_000usize, 20_000, 200_000] {
+        let (obs, _) = truth.sample(samples, &mut StdRng::seed_from_u64(1));
+        group.throughput(Throughput::Elements(samples as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(samples), &obs, |b, obs| {
+            b.iter(|| truth.em_step(obs.view(), 1e-6).unwrap())
+        });
+    }
+    group.finish();
+    let (obs, _) = truth.sample(5_000, &mut StdRng::seed_from_u64(2));
+    let options = FitOptions { max_iterations: 50, ..FitOptions::default() };
+    c.bench_function("hmm_fit_5000", |b| b.iter(|| fit(obs.view(), &options).unwrap()));
+}
+
+criterion_group!(benches, em_iteration);
+criterion_main!(benches);
