@@ -39,6 +39,8 @@ pub struct GaussianHmm {
     params: HmmParams,
     /// `ln(2π · vars[[i, d]])`, computed once per model.
     log_norm: Array2<f64>,
+    /// `1 / vars[[i, d]]`, computed once per model.
+    inv_var: Array2<f64>,
 }
 
 /// The result of the scaled forward pass.
@@ -48,8 +50,8 @@ pub struct Forward {
     pub alpha: Array2<f64>,
     /// Emission densities scaled by `exp(-m_t)`, T × N.
     pub scaled_emissions: Array2<f64>,
-    /// The scale factors `c_t`.
-    pub scale: Array1<f64>,
+    /// The reciprocals `1 / c_t` of the scale factors.
+    pub inv_scale: Array1<f64>,
     /// Log-likelihood of the observations.
     pub loglik: f64,
 }
@@ -90,8 +92,16 @@ impl GaussianHmm {
         if let Some(v) = params.vars.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
             return bad(format!("variance {v} is not a positive finite number"));
         }
+        // Standard layout, so the hot loops can run over flat slices.
+        let params = HmmParams {
+            start: params.start.as_standard_layout().to_owned(),
+            trans: params.trans.as_standard_layout().to_owned(),
+            means: params.means.as_standard_layout().to_owned(),
+            vars: params.vars.as_standard_layout().to_owned(),
+        };
         let log_norm = params.vars.mapv(|v| (2.0 * std::f64::consts::PI * v).ln());
-        Ok(GaussianHmm { params, log_norm })
+        let inv_var = params.vars.mapv(|v| 1.0 / v);
+        Ok(GaussianHmm { params, log_norm, inv_var })
     }
 
     pub fn params(&self) -> &HmmParams {
@@ -126,83 +136,119 @@ impl GaussianHmm {
     /// `log_b[[t, j]]`: log-density of observation `t` in state `j`.
     pub fn log_emissions(&self, obs: ArrayView2<f64>) -> Result<Array2<f64>, HmmError> {
         self.check_observations(&obs)?;
+        let obs = obs.as_standard_layout();
+        let mut out = Array2::zeros((obs.nrows(), self.n_states()));
+        self.log_emissions_into(flat(&obs), flat_mut(&mut out));
+        Ok(out)
+    }
+
+    fn log_emissions_into(&self, obs: &[f64], out: &mut [f64]) {
         let (n, d) = (self.n_states(), self.n_features());
-        let mut out = Array2::zeros((obs.nrows(), n));
-        for (x, mut row) in obs.rows().into_iter().zip(out.rows_mut()) {
-            for j in 0..n {
+        let (means, log_norm, inv_var) = (flat(&self.params.means), flat(&self.log_norm), flat(&self.inv_var));
+        for (x, row) in obs.chunks_exact(d).zip(out.chunks_exact_mut(n)) {
+            for (j, out) in row.iter_mut().enumerate() {
+                let (mu, ln, iv) = (&means[j * d..][..d], &log_norm[j * d..][..d], &inv_var[j * d..][..d]);
                 let mut acc = 0.0;
                 for k in 0..d {
-                    let diff = x[k] - self.params.means[[j, k]];
-                    acc += self.log_norm[[j, k]] + diff * diff / self.params.vars[[j, k]];
+                    let diff = x[k] - mu[k];
+                    acc += ln[k] + diff * diff * iv[k];
                 }
-                row[j] = -0.5 * acc;
+                *out = -0.5 * acc;
             }
         }
-        Ok(out)
     }
 
     /// The scaled forward pass: filtered probabilities and log-likelihood.
     pub fn forward(&self, obs: ArrayView2<f64>) -> Result<Forward, HmmError> {
         let log_b = self.log_emissions(obs)?;
         let (t_len, n) = log_b.dim();
-        let trans = &self.params.trans;
+        let trans = flat(&self.params.trans);
+        let start = flat1(&self.params.start);
         let mut alpha = Array2::zeros((t_len, n));
         let mut scaled = Array2::zeros((t_len, n));
-        let mut scale = Array1::zeros(t_len);
+        let mut inv_scale = Array1::zeros(t_len);
         let mut loglik = 0.0;
-        for t in 0..t_len {
-            let m = log_b.row(t).iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if !m.is_finite() {
-                return Err(HmmError::Impossible { row: t });
+        {
+            let (alpha_flat, scaled_flat) = (flat_mut(&mut alpha), flat_mut(&mut scaled));
+            let inv_scale = flat1_mut(&mut inv_scale);
+            for t in 0..t_len {
+                let lb = &flat(&log_b)[t * n..][..n];
+                let m = lb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                if !m.is_finite() {
+                    return Err(HmmError::Impossible { row: t });
+                }
+                let b = &mut scaled_flat[t * n..][..n];
+                for (b, &l) in b.iter_mut().zip(lb) {
+                    *b = (l - m).exp();
+                }
+                let (before, rest) = alpha_flat.split_at_mut(t * n);
+                let row = &mut rest[..n];
+                let mut c = 0.0;
+                for j in 0..n {
+                    let prior = if t == 0 {
+                        start[j]
+                    } else {
+                        let prev = &before[(t - 1) * n..];
+                        let mut s = 0.0;
+                        for i in 0..n {
+                            s += prev[i] * trans[i * n + j];
+                        }
+                        s
+                    };
+                    let a = prior * b[j];
+                    row[j] = a;
+                    c += a;
+                }
+                if c <= 0.0 || !c.is_finite() {
+                    return Err(HmmError::Impossible { row: t });
+                }
+                let inv_c = 1.0 / c;
+                for a in row.iter_mut() {
+                    *a *= inv_c;
+                }
+                inv_scale[t] = inv_c;
+                loglik += c.ln() + m;
             }
-            for j in 0..n {
-                scaled[[t, j]] = (log_b[[t, j]] - m).exp();
-            }
-            let mut c = 0.0;
-            for j in 0..n {
-                let prior = if t == 0 {
-                    self.params.start[j]
-                } else {
-                    let mut s = 0.0;
-                    for i in 0..n {
-                        s += alpha[[t - 1, i]] * trans[[i, j]];
-                    }
-                    s
-                };
-                let a = prior * scaled[[t, j]];
-                alpha[[t, j]] = a;
-                c += a;
-            }
-            if c <= 0.0 || !c.is_finite() {
-                return Err(HmmError::Impossible { row: t });
-            }
-            for j in 0..n {
-                alpha[[t, j]] /= c;
-            }
-            scale[t] = c;
-            loglik += c.ln() + m;
         }
-        Ok(Forward { alpha, scaled_emissions: scaled, scale, loglik })
+        Ok(Forward { alpha, scaled_emissions: scaled, inv_scale, loglik })
     }
 
     /// The scaled backward pass over a forward pass's emissions and scales.
     pub fn backward(&self, forward: &Forward) -> Array2<f64> {
+        let mut beta = Array2::zeros(forward.alpha.dim());
+        let n = forward.alpha.ncols();
+        let mut bb = vec![0.0; n];
+        self.backward_into(forward, flat_mut(&mut beta), &mut bb, |_, _| {});
+        beta
+    }
+
+    /// Fills `beta` from the last row back; `each(t, bb)` sees
+    /// `bb[j] = b[t+1][j] · beta[t+1][j]` for every `t < T`, so that the EM
+    /// step can accumulate `xi` in the same pass.
+    fn backward_into(&self, forward: &Forward, beta: &mut [f64], bb: &mut [f64], mut each: impl FnMut(usize, &[f64])) {
         let (t_len, n) = forward.alpha.dim();
-        let trans = &self.params.trans;
-        let b = &forward.scaled_emissions;
-        let mut beta = Array2::zeros((t_len, n));
-        beta.row_mut(t_len - 1).fill(1.0);
+        let trans = flat(&self.params.trans);
+        let b = flat(&forward.scaled_emissions);
+        let inv_scale = flat1(&forward.inv_scale);
+        beta[(t_len - 1) * n..].fill(1.0);
         for t in (0..t_len - 1).rev() {
-            let c = forward.scale[t + 1];
+            let (now, next) = beta.split_at_mut((t + 1) * n);
+            let next = &next[..n];
+            for j in 0..n {
+                bb[j] = b[(t + 1) * n + j] * next[j];
+            }
+            let inv_c = inv_scale[t + 1];
+            let row = &mut now[t * n..];
             for i in 0..n {
+                let tr = &trans[i * n..][..n];
                 let mut s = 0.0;
                 for j in 0..n {
-                    s += trans[[i, j]] * b[[t + 1, j]] * beta[[t + 1, j]];
+                    s += tr[j] * bb[j];
                 }
-                beta[[t, i]] = s / c;
+                row[i] = s * inv_c;
             }
+            each(t, bb);
         }
-        beta
     }
 
     /// Smoothed state probabilities `P(state at t | x_1..x_T)`, T × N.
@@ -261,62 +307,86 @@ impl GaussianHmm {
     /// of this model (the one the step started from).
     pub fn em_step(&self, obs: ArrayView2<f64>, var_floor: f64) -> Result<(GaussianHmm, f64), HmmError> {
         let forward = self.forward(obs)?;
-        let beta = self.backward(&forward);
+        let obs = obs.as_standard_layout();
+        let x = flat(&obs);
         let (t_len, n) = forward.alpha.dim();
         let d = self.n_features();
-        let alpha = &forward.alpha;
-        let b = &forward.scaled_emissions;
-        let trans = &self.params.trans;
+        let alpha = flat(&forward.alpha);
+        let inv_scale = flat1(&forward.inv_scale);
+        let trans = flat(&self.params.trans);
 
-        let mut xi_sum = Array2::<f64>::zeros((n, n));
-        for t in 0..t_len - 1 {
-            let c = forward.scale[t + 1];
+        // xi is summed over t as the backward pass produces it, from the
+        // last t down (docs/regime.md).
+        let mut beta = vec![0.0; t_len * n];
+        let mut bb = vec![0.0; n];
+        let mut xi_sum = vec![0.0; n * n];
+        self.backward_into(&forward, &mut beta, &mut bb, |t, bb| {
+            let inv_c = inv_scale[t + 1];
             for i in 0..n {
+                let ai = alpha[t * n + i] * inv_c;
+                let (tr, sums) = (&trans[i * n..][..n], &mut xi_sum[i * n..][..n]);
                 for j in 0..n {
-                    xi_sum[[i, j]] += alpha[[t, i]] * trans[[i, j]] * b[[t + 1, j]] * beta[[t + 1, j]] / c;
+                    sums[j] += ai * tr[j] * bb[j];
+                }
+            }
+        });
+
+        // gamma, state weights and mean numerators in one pass over t.
+        let mut gamma = vec![0.0; t_len * n];
+        let mut weight = vec![0.0; n];
+        let mut mean_num = vec![0.0; n * d];
+        for t in 0..t_len {
+            let xt = &x[t * d..][..d];
+            for i in 0..n {
+                let g = alpha[t * n + i] * beta[t * n + i];
+                gamma[t * n + i] = g;
+                weight[i] += g;
+                let num = &mut mean_num[i * d..][..d];
+                for k in 0..d {
+                    num[k] += g * xt[k];
                 }
             }
         }
-        let gamma = alpha * &beta;
 
         let mut new = self.params.clone();
         for j in 0..n {
-            new.start[j] = gamma[[0, j]];
+            new.start[j] = gamma[j];
         }
         for i in 0..n {
+            let row = &xi_sum[i * n..][..n];
             let mut denom = 0.0;
-            for j in 0..n {
-                denom += xi_sum[[i, j]];
+            for v in row {
+                denom += v;
             }
             if denom > 0.0 {
                 for j in 0..n {
-                    new.trans[[i, j]] = xi_sum[[i, j]] / denom;
+                    new.trans[[i, j]] = row[j] / denom;
                 }
             }
         }
-        for i in 0..n {
-            let mut w = 0.0;
-            for t in 0..t_len {
-                w += gamma[[t, i]];
-            }
-            if w <= 0.0 {
-                continue; // a state nobody visits keeps its parameters
-            }
+        let visited: Vec<bool> = weight.iter().map(|&w| w > 0.0).collect();
+        for i in (0..n).filter(|&i| visited[i]) {
             for k in 0..d {
-                let mut s = 0.0;
-                for t in 0..t_len {
-                    s += gamma[[t, i]] * obs[[t, k]];
-                }
-                new.means[[i, k]] = s / w;
+                new.means[[i, k]] = mean_num[i * d + k] / weight[i];
             }
-            for k in 0..d {
-                let mu = new.means[[i, k]];
-                let mut s = 0.0;
-                for t in 0..t_len {
-                    let diff = obs[[t, k]] - mu;
-                    s += gamma[[t, i]] * (diff * diff);
+        }
+        // Variances about the new means: a second pass over t.
+        let means = flat(&new.means);
+        let mut var_num = vec![0.0; n * d];
+        for t in 0..t_len {
+            let xt = &x[t * d..][..d];
+            for i in 0..n {
+                let g = gamma[t * n + i];
+                let (mu, num) = (&means[i * d..][..d], &mut var_num[i * d..][..d]);
+                for k in 0..d {
+                    let diff = xt[k] - mu[k];
+                    num[k] += g * (diff * diff);
                 }
-                new.vars[[i, k]] = (s / w).max(var_floor);
+            }
+        }
+        for i in (0..n).filter(|&i| visited[i]) {
+            for k in 0..d {
+                new.vars[[i, k]] = (var_num[i * d + k] / weight[i]).max(var_floor);
             }
         }
         let model = GaussianHmm::new(new).map_err(|e| HmmError::BadModel(format!("after an EM step: {e}")))?;
@@ -353,6 +423,23 @@ impl GaussianHmm {
         }
         (obs, states)
     }
+}
+
+/// The elements of a standard-layout array, row-major.
+fn flat<S: ndarray::Data<Elem = f64>>(a: &ndarray::ArrayBase<S, ndarray::Ix2>) -> &[f64] {
+    a.as_slice().expect("arrays here are built in standard layout")
+}
+
+fn flat_mut(a: &mut Array2<f64>) -> &mut [f64] {
+    a.as_slice_mut().expect("arrays here are built in standard layout")
+}
+
+fn flat1(a: &Array1<f64>) -> &[f64] {
+    a.as_slice().expect("arrays here are built in standard layout")
+}
+
+fn flat1_mut(a: &mut Array1<f64>) -> &mut [f64] {
+    a.as_slice_mut().expect("arrays here are built in standard layout")
 }
 
 fn check_stochastic(what: &str, probs: &[f64]) -> Result<(), HmmError> {
