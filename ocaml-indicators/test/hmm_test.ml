@@ -1,0 +1,312 @@
+(* The Gaussian HMM (docs/regime.md): hand-checkable cases, brute force over
+   all paths on a tiny model, EM properties on data sampled here from a known
+   model, long series, and the sidecar methods (docs/sidecar-protocol.md). *)
+
+open Indicators
+
+let close ?(rel = 1e-12) a b = Float.abs (a -. b) <= rel *. Float.max 1.0 (Float.abs b)
+
+let check name cond =
+  if not cond then begin
+    Printf.printf "FAIL %s\n" name;
+    exit 1
+  end;
+  Printf.printf "ok %s\n" name
+
+(* ---- a reproducible PRNG (not Random: its sequence is not ours to fix) ---- *)
+
+(* 64-bit LCG (Knuth's MMIX constants); the top 53 bits give a uniform in
+   (0, 1). *)
+let lcg seed =
+  let state = ref seed in
+  fun () ->
+    state := Int64.add (Int64.mul !state 6364136223846793005L) 1442695040888963407L;
+    (Int64.to_float (Int64.shift_right_logical !state 11) +. 0.5) /. 9007199254740992.0
+
+(* Box-Muller; the second value of each pair is dropped for simplicity. *)
+let gaussian uniform () =
+  let u1 = uniform () and u2 = uniform () in
+  sqrt (-2.0 *. log u1) *. cos (2.0 *. Float.pi *. u2)
+
+let pick uniform probs =
+  let u = uniform () in
+  let n = Array.length probs in
+  let rec go i acc =
+    (* Tail-recursive over states, not over time. *)
+    if i = n - 1 then i else if u < acc +. probs.(i) then i else go (i + 1) (acc +. probs.(i))
+  in
+  go 0 0.0
+
+(* Samples T observations and their hidden states from a model. *)
+let sample (m : Hmm.model) ~seed tt =
+  let uniform = lcg seed in
+  let normal = gaussian uniform in
+  let states = Array.make tt 0 in
+  let obs =
+    Array.init tt (fun t ->
+        let s = if t = 0 then pick uniform m.start else pick uniform m.trans.(states.(t - 1)) in
+        states.(t) <- s;
+        Array.mapi (fun d mu -> mu +. (sqrt m.vars.(s).(d) *. normal ())) m.means.(s))
+  in
+  (obs, states)
+
+let raises_invalid f =
+  match f () with
+  | _ -> None
+  | exception Invalid_argument message -> Some message
+
+(* ---- hand-checkable cases ------------------------------------------------ *)
+
+let one_state () =
+  let m : Hmm.model =
+    { start = [| 1.0 |]; trans = [| [| 1.0 |] |]; means = [| [| 0.5; -2.0 |] |];
+      vars = [| [| 2.0; 0.25 |] |] }
+  in
+  let obs, _ = sample m ~seed:1L 50 in
+  let f = Hmm.forward m obs in
+  check "N=1: alpha all exactly 1" (Array.for_all (Array.for_all (fun a -> a = 1.0)) f.alpha);
+  (* Independently: sum of univariate normal log-densities. *)
+  let expected = ref 0.0 in
+  Array.iter
+    (fun x ->
+      Array.iteri
+        (fun d xd ->
+          let mu = m.means.(0).(d) and v = m.vars.(0).(d) in
+          expected :=
+            !expected -. (0.5 *. log (2.0 *. Float.pi)) -. (0.5 *. log v)
+            -. ((xd -. mu) ** 2.0 /. (2.0 *. v)))
+        x)
+    obs;
+  check "N=1: loglik = sum of Gaussian log-densities" (close ~rel:1e-12 f.loglik !expected);
+  check "N=1: loglik function agrees" (Hmm.loglik m obs = f.loglik);
+  check "N=1: beta all 1" (Array.for_all (Array.for_all (fun b -> b = 1.0)) (Hmm.backward m obs))
+
+let separated : Hmm.model =
+  {
+    start = [| 0.5; 0.5 |];
+    trans = [| [| 0.9; 0.1 |]; [| 0.2; 0.8 |] |];
+    means = [| [| 0.0 |]; [| 10.0 |] |];
+    vars = [| [| 1.0 |]; [| 1.0 |] |];
+  }
+
+let two_states () =
+  let obs = Array.map (fun x -> [| x |]) [| 0.1; -0.3; 9.7; 10.4; 10.1; 0.2; -0.5; 11.0 |] in
+  check "viterbi follows well-separated means"
+    (Hmm.viterbi separated obs = [| 0; 0; 1; 1; 1; 0; 0; 1 |]);
+  let beta = Hmm.backward separated obs in
+  check "backward: last row all 1" (beta.(Array.length beta - 1) = [| 1.0; 1.0 |]);
+  let gamma = Hmm.posteriors separated obs in
+  check "gamma rows sum to 1 within 1e-12"
+    (Array.for_all (fun row -> Float.abs (row.(0) +. row.(1) -. 1.0) <= 1e-12) gamma);
+  check "gamma picks the obvious state"
+    (Array.for_all2 (fun row s -> row.(s) > 0.99) gamma [| 0; 0; 1; 1; 1; 0; 0; 1 |]);
+  let f = Hmm.forward separated obs in
+  check "alpha rows sum to 1"
+    (Array.for_all (fun row -> Float.abs (row.(0) +. row.(1) -. 1.0) <= 1e-15) f.alpha);
+  check "max_log is the row max of log_emissions"
+    (Array.for_all2 (fun m row -> m = Float.max row.(0) row.(1)) f.max_log
+       (Hmm.log_emissions separated obs))
+
+(* All N^T paths of a tiny model: likelihood, state marginals, best path. *)
+let brute_force () =
+  let m : Hmm.model =
+    {
+      start = [| 0.6; 0.3; 0.1 |];
+      trans = [| [| 0.7; 0.2; 0.1 |]; [| 0.3; 0.4; 0.3 |]; [| 0.25; 0.25; 0.5 |] |];
+      means = [| [| 0.0; 1.0 |]; [| 1.0; 0.0 |]; [| 2.0; 2.0 |] |];
+      vars = [| [| 1.0; 0.5 |]; [| 0.7; 1.2 |]; [| 2.0; 1.0 |] |];
+    }
+  in
+  let obs = [| [| 0.3; 0.8 |]; [| 1.5; 0.2 |]; [| 2.2; 1.9 |]; [| 0.9; 0.4 |] |] in
+  let n = 3 and tt = 4 in
+  let density s x =
+    let p = ref 1.0 in
+    Array.iteri
+      (fun d xd ->
+        let v = m.vars.(s).(d) in
+        p := !p *. exp (-.((xd -. m.means.(s).(d)) ** 2.0) /. (2.0 *. v)) /. sqrt (2.0 *. Float.pi *. v))
+      x;
+    !p
+  in
+  let total = ref 0.0 and marg = Array.make_matrix tt n 0.0 in
+  let best = ref (-1.0) and best_path = ref [||] in
+  for code = 0 to (n * n * n * n) - 1 do
+    let path = Array.init tt (fun t -> code / int_of_float (3.0 ** float_of_int t) mod 3) in
+    let p = ref (m.start.(path.(0)) *. density path.(0) obs.(0)) in
+    for t = 1 to tt - 1 do
+      p := !p *. m.trans.(path.(t - 1)).(path.(t)) *. density path.(t) obs.(t)
+    done;
+    total := !total +. !p;
+    Array.iteri (fun t s -> marg.(t).(s) <- marg.(t).(s) +. !p) path;
+    if !p > !best then begin
+      best := !p;
+      best_path := path
+    end
+  done;
+  check "brute force: loglik" (close ~rel:1e-12 (Hmm.loglik m obs) (log !total));
+  let gamma = Hmm.posteriors m obs in
+  check "brute force: posteriors"
+    (Array.for_all2 (Array.for_all2 (fun g p -> Float.abs (g -. (p /. !total)) <= 1e-12)) gamma marg);
+  check "brute force: viterbi" (Hmm.viterbi m obs = !best_path);
+  (* Filtered alpha at t = 0 by hand: start * density, normalised. *)
+  let a0 = Array.init n (fun s -> m.start.(s) *. density s obs.(0)) in
+  let c0 = a0.(0) +. a0.(1) +. a0.(2) in
+  check "brute force: alpha at t = 0"
+    (Array.for_all2 (fun a e -> Float.abs (a -. (e /. c0)) <= 1e-12) (Hmm.forward m obs).alpha.(0) a0)
+
+let ties_and_zeros () =
+  (* Two identical states: every delta ties, so the path is all 0. *)
+  let twins : Hmm.model =
+    { start = [| 0.5; 0.5 |]; trans = [| [| 0.5; 0.5 |]; [| 0.5; 0.5 |] |];
+      means = [| [| 1.0 |]; [| 1.0 |] |]; vars = [| [| 1.0 |]; [| 1.0 |] |] }
+  in
+  check "viterbi ties go to the lowest state"
+    (Hmm.viterbi twins [| [| 0.0 |]; [| 3.0 |]; [| -1.0 |] |] = [| 0; 0; 0 |]);
+  (* Forbidden transitions (ln 0 = -inf) are never taken. *)
+  let absorbing : Hmm.model =
+    { separated with start = [| 1.0; 0.0 |]; trans = [| [| 0.5; 0.5 |]; [| 0.0; 1.0 |] |] }
+  in
+  check "viterbi respects zero transitions"
+    (Hmm.viterbi absorbing [| [| 10.0 |]; [| 10.0 |]; [| 0.0 |]; [| 10.0 |] |] = [| 0; 1; 1; 1 |]);
+  (* An observation the model cannot produce: an exception, not -inf. *)
+  let stuck : Hmm.model =
+    { start = [| 1.0; 0.0 |]; trans = [| [| 1.0; 0.0 |]; [| 0.0; 1.0 |] |];
+      means = [| [| 0.0 |]; [| 1000.0 |] |]; vars = [| [| 1e-4 |]; [| 1.0 |] |] }
+  in
+  let zero f = match f () with _ -> false | exception Hmm.Zero_likelihood t -> t = 1 in
+  let obs = [| [| 0.0 |]; [| 1000.0 |] |] in
+  check "zero likelihood: forward raises" (zero (fun () -> Hmm.loglik stuck obs));
+  (* In log space the same path is merely very unlikely (about -5e9). *)
+  check "zero likelihood: viterbi still finds the only path" (Hmm.viterbi stuck obs = [| 0; 0 |]);
+  (* (x - mu)^2 overflows: -inf log-density in every state. *)
+  let huge = [| [| 0.0 |]; [| 1e200 |] |] in
+  check "overflowing density: viterbi raises" (zero (fun () -> Hmm.viterbi separated huge));
+  check "overflowing density: forward raises" (zero (fun () -> Hmm.forward separated huge));
+  check "zero likelihood: em_step raises" (zero (fun () -> Hmm.em_step ~floor:1e-6 stuck obs))
+
+let validation () =
+  let obs = [| [| 1.0 |] |] in
+  let m = separated in
+  let expect name f fragment =
+    match raises_invalid f with
+    | Some message ->
+        let found =
+          let lm = String.length message and lf = String.length fragment in
+          let rec scan k = k + lf <= lm && (String.sub message k lf = fragment || scan (k + 1)) in
+          scan 0
+        in
+        if not found then Printf.printf "message %S lacks %S\n" message fragment;
+        check name found
+    | None -> check name false
+  in
+  expect "rejects trans row not summing to 1"
+    (fun () -> Hmm.loglik { m with trans = [| [| 0.9; 0.1 |]; [| 0.2; 0.7 |] |] } obs)
+    "model.trans row 1 sums to 0.9, expected 1";
+  expect "rejects negative start" (fun () -> Hmm.loglik { m with start = [| 1.5; -0.5 |] } obs)
+    "model.start[1] is negative";
+  expect "rejects zero variance" (fun () -> Hmm.loglik { m with vars = [| [| 1.0 |]; [| 0.0 |] |] } obs)
+    "model.vars[1][0]";
+  expect "rejects NaN mean" (fun () -> Hmm.loglik { m with means = [| [| 1.0 |]; [| Float.nan |] |] } obs)
+    "model.means[1][0] is not finite";
+  expect "rejects ragged means" (fun () -> Hmm.loglik { m with means = [| [| 1.0 |]; [| 1.0; 2.0 |] |] } obs)
+    "model.means row 1 has 2 values, expected 1";
+  expect "rejects wrong trans shape" (fun () -> Hmm.loglik { m with trans = [| [| 1.0 |] |] } obs)
+    "model.trans has 1 rows, expected 2";
+  expect "rejects N = 0"
+    (fun () -> Hmm.loglik { start = [||]; trans = [||]; means = [||]; vars = [||] } obs)
+    "at least one state";
+  expect "rejects D = 0"
+    (fun () -> Hmm.loglik { m with means = [| [||]; [||] |]; vars = [| [||]; [||] |] } [| [||] |])
+    "at least one feature";
+  expect "rejects T = 0" (fun () -> Hmm.viterbi m [||]) "observations are empty";
+  expect "rejects short observation row" (fun () -> Hmm.loglik m [| [| 1.0 |]; [||] |])
+    "observations row 1 has 0 values, expected 1";
+  expect "rejects infinite observation" (fun () -> Hmm.backward m [| [| Float.infinity |] |])
+    "observations[0][0] is not finite";
+  expect "rejects floor 0" (fun () -> Hmm.em_step ~floor:0.0 m obs) "floor must be finite and > 0"
+
+(* ---- EM on sampled data -------------------------------------------------- *)
+
+let true_model : Hmm.model =
+  {
+    start = [| 0.2; 0.5; 0.3 |];
+    trans = [| [| 0.95; 0.04; 0.01 |]; [| 0.03; 0.94; 0.03 |]; [| 0.02; 0.03; 0.95 |] |];
+    means = [| [| 1.0; 0.5 |]; [| 0.0; -0.2 |]; [| -1.0; 0.6 |] |];
+    vars = [| [| 0.3; 0.5 |]; [| 0.2; 0.4 |]; [| 0.4; 0.6 |] |];
+  }
+
+let stochastic row = Array.for_all (fun p -> p >= 0.0) row && Float.abs (Array.fold_left ( +. ) 0.0 row -. 1.0) <= 1e-9
+
+let em () =
+  let obs, _ = sample true_model ~seed:42L 5000 in
+  let init : Hmm.model =
+    {
+      start = [| 1.0 /. 3.0; 1.0 /. 3.0; 1.0 /. 3.0 |];
+      trans = Array.init 3 (fun i -> Array.init 3 (fun j -> if i = j then 0.8 else 0.1));
+      means = [| [| 0.5; 0.0 |]; [| 0.1; 0.1 |]; [| -0.5; 0.2 |] |];
+      vars = Array.make_matrix 3 2 1.0;
+    }
+  in
+  let floor = 1e-3 in
+  let model = ref init and previous = ref Float.neg_infinity in
+  let monotone = ref true and valid = ref true in
+  for _ = 1 to 30 do
+    let next, ll = Hmm.em_step ~floor !model obs in
+    if not (Float.is_finite ll && ll >= !previous -. (1e-9 *. Float.abs ll)) then begin
+      Printf.printf "loglik went from %.17g to %.17g\n" !previous ll;
+      monotone := false
+    end;
+    if not (stochastic next.start && Array.for_all stochastic next.trans
+            && Array.for_all (Array.for_all (fun v -> v >= floor)) next.vars) then valid := false;
+    previous := ll;
+    model := next
+  done;
+  check "EM: loglik never decreases over 30 iterations" !monotone;
+  check "EM: start and trans stay stochastic, vars >= floor" !valid;
+  check "EM: final model valid for the next step" (Hmm.validate_model !model = ());
+  check "EM: fitted loglik beats the initial one" (Hmm.loglik !model obs > Hmm.loglik init obs +. 100.0);
+  let err = ref 0.0 in
+  Array.iteri
+    (fun i row -> Array.iteri (fun d mu -> err := Float.max !err (Float.abs (mu -. true_model.means.(i).(d)))) row)
+    !model.means;
+  Printf.printf "   largest mean error after 30 iterations: %.4f\n" !err;
+  check "EM: fitted means within 0.1 of the true ones" (!err < 0.1);
+  (* The variance floor binds: constant data collapses the variance. *)
+  let flat = Array.make 20 [| 3.0 |] in
+  let one : Hmm.model = { start = [| 1.0 |]; trans = [| [| 1.0 |] |]; means = [| [| 0.0 |] |]; vars = [| [| 1.0 |] |] } in
+  let fitted, _ = Hmm.em_step ~floor:1e-6 one flat in
+  check "EM: constant data gives mean 3 and the floor as variance"
+    (fitted.means.(0).(0) = 3.0 && fitted.vars.(0).(0) = 1e-6);
+  (* T = 1: no transition has weight, so trans stays as it was. *)
+  let single, _ = Hmm.em_step ~floor:1e-6 separated [| [| 10.0 |] |] in
+  check "EM: T = 1 keeps trans" (single.trans = separated.trans);
+  (* A state with no weight at all keeps its means and variances. *)
+  let dead : Hmm.model =
+    { separated with start = [| 1.0; 0.0 |]; trans = [| [| 1.0; 0.0 |]; [| 0.5; 0.5 |] |] }
+  in
+  let kept, _ = Hmm.em_step ~floor:1e-6 dead [| [| 0.1 |]; [| 0.2 |] |] in
+  check "EM: unweighted state keeps its parameters"
+    (kept.means.(1) = [| 10.0 |] && kept.vars.(1) = [| 1.0 |] && kept.trans.(1) = [| 0.5; 0.5 |])
+
+let long_series () =
+  let obs, states = sample true_model ~seed:7L 100_000 in
+  let ll = Hmm.loglik true_model obs in
+  check "100,000 observations: finite loglik" (Float.is_finite ll && ll < 0.0);
+  let _, ll_em = Hmm.em_step ~floor:1e-6 true_model obs in
+  check "100,000 observations: em_step reports the same loglik" (ll_em = ll);
+  let path = Hmm.viterbi true_model obs in
+  let agree = ref 0 in
+  Array.iteri (fun t s -> if s = states.(t) then incr agree) path;
+  let share = float_of_int !agree /. 100_000.0 in
+  Printf.printf "   viterbi recovers %.1f%% of the true states\n" (100.0 *. share);
+  check "100,000 observations: viterbi mostly recovers the true states" (share > 0.8)
+
+let () =
+  one_state ();
+  two_states ();
+  brute_force ();
+  ties_and_zeros ();
+  validation ();
+  em ();
+  long_series ();
+  print_endline "hmm_test: all checks passed"
