@@ -301,6 +301,141 @@ let long_series () =
   Printf.printf "   viterbi recovers %.1f%% of the true states\n" (100.0 *. share);
   check "100,000 observations: viterbi mostly recovers the true states" (share > 0.8)
 
+(* ---- the sidecar methods ------------------------------------------------- *)
+
+let respond line =
+  match Protocol.handle_line line with
+  | Some text ->
+      assert (not (String.contains text '\n'));
+      Yojson.Safe.from_string text
+  | None -> failwith ("no response to " ^ line)
+
+let member = Yojson.Safe.Util.member
+
+let result line =
+  match member "result" (respond line) with
+  | `Null -> failwith ("no result: " ^ Yojson.Safe.to_string (respond line))
+  | r -> r
+
+let expect_error ~code ?fragment line =
+  let response = respond line in
+  let error = member "error" response in
+  let message = match member "message" error with `String m -> m | _ -> "" in
+  let has fragment =
+    let lm = String.length message and lf = String.length fragment in
+    let rec scan k = k + lf <= lm && (String.sub message k lf = fragment || scan (k + 1)) in
+    scan 0
+  in
+  let ok =
+    member "id" response = `Int 5 && member "code" error = `String code
+    && match fragment with None -> true | Some f -> has f
+  in
+  if not ok then Printf.printf "got %s\n" (Yojson.Safe.to_string response);
+  check (Printf.sprintf "%s: %s" code (String.sub message 0 (min 70 (String.length message)))) ok
+
+let floats json = Array.of_list (List.map Yojson.Safe.Util.to_number (Yojson.Safe.Util.to_list json))
+let rows json = Array.of_list (List.map floats (Yojson.Safe.Util.to_list json))
+
+let json_of_model (m : Hmm.model) =
+  let vector a = `List (Array.to_list (Array.map (fun x -> `Float x) a)) in
+  let matrix a = `List (Array.to_list (Array.map vector a)) in
+  Yojson.Safe.to_string
+    (`Assoc [ ("start", vector m.start); ("trans", matrix m.trans); ("means", matrix m.means); ("vars", matrix m.vars) ])
+
+let request ?(extra = "") meth model obs =
+  Printf.sprintf {|{"id": 5, "method": "%s", "params": {"model": %s, "observations": %s%s}}|} meth model obs extra
+
+let model_of_json json : Hmm.model =
+  { start = floats (member "start" json); trans = rows (member "trans" json);
+    means = rows (member "means" json); vars = rows (member "vars" json) }
+
+let protocol () =
+  let model = json_of_model true_model in
+  let data, _ = sample true_model ~seed:3L 200 in
+  let obs_json =
+    Yojson.Safe.to_string
+      (`List (Array.to_list (Array.map (fun r -> `List (Array.to_list (Array.map (fun x -> `Float x) r))) data)))
+  in
+  let obs_f64 = Printf.sprintf {|{"f64le": "%s", "dims": 2}|} (F64_base64.encode (Array.concat (Array.to_list data))) in
+  (* Each method: the library's values exactly (floats round-trip). *)
+  let f = Hmm.forward true_model data in
+  let r = result (request "hmm_forward" model obs_json) in
+  check "hmm_forward: alpha and loglik exact"
+    (rows (member "alpha" r) = f.alpha && Yojson.Safe.Util.to_number (member "loglik" r) = f.loglik);
+  check "hmm_forward: f64le observations give the same result" (result (request "hmm_forward" model obs_f64) = r);
+  check "hmm_backward: beta exact"
+    (rows (member "beta" (result (request "hmm_backward" model obs_f64))) = Hmm.backward true_model data);
+  let path = member "path" (result (request "hmm_viterbi" model obs_json)) in
+  check "hmm_viterbi: path exact"
+    (Array.of_list (List.map Yojson.Safe.Util.to_int (Yojson.Safe.Util.to_list path)) = Hmm.viterbi true_model data);
+  check "hmm_loglik: exact"
+    (member "loglik" (result (request "hmm_loglik" model obs_json)) = `Float f.loglik);
+  let expected, ll = Hmm.em_step ~floor:Hmm.default_floor true_model data in
+  let r = result (request "hmm_em_step" model obs_json) in
+  check "hmm_em_step: model and input loglik exact (default floor)"
+    (model_of_json (member "model" r) = expected && member "loglik" r = `Float ll);
+  (* Iterating through the protocol is iterating in the library. *)
+  let r2 = result (request "hmm_em_step" (Yojson.Safe.to_string (member "model" r)) obs_f64) in
+  check "hmm_em_step: second step from the returned model"
+    (model_of_json (member "model" r2) = fst (Hmm.em_step ~floor:1e-6 expected data));
+  let tiny = {|[[0.0], [0.0], [0.0]]|} in
+  let one = {|{"start": [1], "trans": [[1]], "means": [[0]], "vars": [[1]]}|} in
+  let floored = result (request ~extra:{|, "floor": 0.5|} "hmm_em_step" one tiny) in
+  check "hmm_em_step: floor applies" (member "vars" (member "model" floored) = `List [ `List [ `Float 0.5 ] ]);
+  (* Bad requests. *)
+  let two = {|{"start": [0.5, 0.5], "trans": [[0.9, 0.1], [0.2, 0.8]], "means": [[0], [10]], "vars": [[1], [1]]}|} in
+  let obs = {|[[0.1], [9.9]]|} in
+  expect_error ~code:"bad_params" ~fragment:"hmm_em_step: model.trans row 1 sums to 0.9, expected 1"
+    (request "hmm_em_step" {|{"start": [0.5, 0.5], "trans": [[0.9, 0.1], [0.2, 0.7]], "means": [[0], [10]], "vars": [[1], [1]]}|} obs);
+  expect_error ~code:"bad_params" ~fragment:"model.trans has 1 rows, expected 2"
+    (request "hmm_forward" {|{"start": [0.5, 0.5], "trans": [[1, 0]], "means": [[0], [10]], "vars": [[1], [1]]}|} obs);
+  expect_error ~code:"bad_params" ~fragment:"model.vars row 1 has 2 values, expected 1"
+    (request "hmm_backward" {|{"start": [0.5, 0.5], "trans": [[1, 0], [0, 1]], "means": [[0], [10]], "vars": [[1], [1, 2]]}|} obs);
+  expect_error ~code:"bad_params" ~fragment:"model.vars[0][0] must be finite and > 0"
+    (request "hmm_loglik" {|{"start": [1], "trans": [[1]], "means": [[0]], "vars": [[-1]]}|} obs);
+  expect_error ~code:"bad_params" ~fragment:"model.means[1][0] must be a number, got a string"
+    (request "hmm_viterbi" {|{"start": [0.5, 0.5], "trans": [[1, 0], [0, 1]], "means": [[0], ["a"]], "vars": [[1], [1]]}|} obs);
+  expect_error ~code:"bad_params" ~fragment:"model.vars missing"
+    (request "hmm_viterbi" {|{"start": [1], "trans": [[1]], "means": [[0]]}|} obs);
+  expect_error ~code:"bad_params" ~fragment:"params.model missing"
+    {|{"id": 5, "method": "hmm_loglik", "params": {"observations": [[1]]}}|};
+  expect_error ~code:"bad_params" ~fragment:"floor must be finite and > 0"
+    (request ~extra:{|, "floor": 0|} "hmm_em_step" two obs);
+  expect_error ~code:"bad_params" ~fragment:"floor must be a number"
+    (request ~extra:{|, "floor": "big"|} "hmm_em_step" two obs);
+  expect_error ~code:"invalid_request" ~fragment:"hmm_forward: params missing"
+    {|{"id": 5, "method": "hmm_forward"}|};
+  expect_error ~code:"bad_inputs" ~fragment:"observations row 1 has 2 values, expected 1"
+    (request "hmm_forward" two {|[[0.1], [9.9, 1]]|});
+  expect_error ~code:"bad_inputs" ~fragment:"observations[1][0] must be a number, got a string"
+    (request "hmm_forward" two {|[[0.1], ["x"]]|});
+  expect_error ~code:"bad_inputs" ~fragment:"observations[0] must be an array of numbers, got a number"
+    (request "hmm_forward" two {|[0.1, 9.9]|});
+  expect_error ~code:"bad_inputs" ~fragment:"observations[0][0] is not finite"
+    (request "hmm_forward" two {|[[NaN]]|});
+  expect_error ~code:"bad_inputs" ~fragment:"observations are empty" (request "hmm_viterbi" two "[]");
+  expect_error ~code:"bad_inputs" ~fragment:"params.observations missing"
+    (Printf.sprintf {|{"id": 5, "method": "hmm_loglik", "params": {"model": %s}}|} two);
+  expect_error ~code:"bad_inputs" ~fragment:"holds 3 doubles, not a multiple of dims = 2"
+    (request "hmm_loglik" model (Printf.sprintf {|{"f64le": "%s", "dims": 2}|} (F64_base64.encode [| 1.0; 2.0; 3.0 |])));
+  expect_error ~code:"bad_inputs" ~fragment:"observations row 0 has 2 values, expected 1"
+    (request "hmm_loglik" two (Printf.sprintf {|{"f64le": "%s", "dims": 2}|} (F64_base64.encode [| 1.0; 2.0 |])));
+  expect_error ~code:"bad_inputs" ~fragment:"observations.f64le"
+    (request "hmm_loglik" two {|{"f64le": "AAAA", "dims": 1}|});
+  expect_error ~code:"bad_inputs" ~fragment:"observations.dims must be >= 1"
+    (request "hmm_loglik" two {|{"f64le": "", "dims": 0}|});
+  expect_error ~code:"bad_inputs" ~fragment:"\"dims\""
+    (request "hmm_loglik" two (Printf.sprintf {|{"f64le": "%s"}|} (F64_base64.encode [| 1.0 |])));
+  (* Impossible observation: an error, never -infinity in the output. *)
+  let stuck = {|{"start": [1, 0], "trans": [[1, 0], [0, 1]], "means": [[0], [1000]], "vars": [[1e-4], [1]]}|} in
+  List.iter
+    (fun meth ->
+      expect_error ~code:"bad_inputs" ~fragment:"observation 1 has likelihood 0"
+        (request meth stuck {|[[0], [1000]]|}))
+    [ "hmm_forward"; "hmm_backward"; "hmm_em_step"; "hmm_loglik" ];
+  expect_error ~code:"bad_inputs" ~fragment:"likelihood 0" (request "hmm_viterbi" two {|[[0], [1e200]]|});
+  expect_error ~code:"unknown_method" ~fragment:"hmm_em_step, hmm_loglik" {|{"id": 5, "method": "hmm_fit"}|}
+
 let () =
   one_state ();
   two_states ();
@@ -309,4 +444,5 @@ let () =
   validation ();
   em ();
   long_series ();
+  protocol ();
   print_endline "hmm_test: all checks passed"
