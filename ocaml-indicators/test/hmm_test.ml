@@ -128,7 +128,7 @@ let brute_force () =
       x;
     !p
   in
-  let total = ref 0.0 and marg = Array.make_matrix tt n 0.0 in
+  let total = ref 0.0 and marg = Array.make_matrix tt n 0.0 and pairs = Array.make_matrix n n 0.0 in
   let best = ref (-1.0) and best_path = ref [||] in
   for code = 0 to (n * n * n * n) - 1 do
     let path = Array.init tt (fun t -> code / int_of_float (3.0 ** float_of_int t) mod 3) in
@@ -138,6 +138,9 @@ let brute_force () =
     done;
     total := !total +. !p;
     Array.iteri (fun t s -> marg.(t).(s) <- marg.(t).(s) +. !p) path;
+    for t = 1 to tt - 1 do
+      pairs.(path.(t - 1)).(path.(t)) <- pairs.(path.(t - 1)).(path.(t)) +. !p
+    done;
     if !p > !best then begin
       best := !p;
       best_path := path
@@ -148,6 +151,29 @@ let brute_force () =
   check "brute force: posteriors"
     (Array.for_all2 (Array.for_all2 (fun g p -> Float.abs (g -. (p /. !total)) <= 1e-12)) gamma marg);
   check "brute force: viterbi" (Hmm.viterbi m obs = !best_path);
+  (* EM re-estimates from expected counts: transitions from pairs of
+     consecutive states, means from state marginals. *)
+  let next, ll = Hmm.em_step ~floor:1e-6 m obs in
+  check "brute force: em_step reports the input loglik" (close ll (log !total));
+  let near a b = Float.abs (a -. b) <= 1e-12 in
+  check "brute force: em_step start" (Array.for_all2 (fun s p -> near s (p /. !total)) next.start marg.(0));
+  check "brute force: em_step trans"
+    (Array.for_all2
+       (fun row counts ->
+         let out = Array.fold_left ( +. ) 0.0 counts in
+         Array.for_all2 (fun p c -> near p (c /. out)) row counts)
+       next.trans pairs);
+  check "brute force: em_step means and vars"
+    (List.for_all
+       (fun i ->
+         let w = ref 0.0 and mx = ref 0.0 and my = ref 0.0 in
+         Array.iteri (fun t x -> let g = marg.(t).(i) /. !total in
+                       w := !w +. g; mx := !mx +. (g *. x.(0)); my := !my +. (g *. x.(1))) obs;
+         let mx = !mx /. !w and my = !my /. !w in
+         let vx = ref 0.0 in
+         Array.iteri (fun t x -> vx := !vx +. (marg.(t).(i) /. !total *. ((x.(0) -. mx) ** 2.0))) obs;
+         near next.means.(i).(0) mx && near next.means.(i).(1) my && near next.vars.(i).(0) (!vx /. !w))
+       [ 0; 1; 2 ]);
   (* Filtered alpha at t = 0 by hand: start * density, normalised. *)
   let a0 = Array.init n (fun s -> m.start.(s) *. density s obs.(0)) in
   let c0 = a0.(0) +. a0.(1) +. a0.(2) in
