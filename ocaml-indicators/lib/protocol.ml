@@ -415,7 +415,7 @@ let hmm_result method_name (params : Yojson.Safe.t option) =
           let next, ll = Hmm.em_step ~floor:(read_floor method_name fields) model obs in
           `Assoc [ ("model", model_json method_name next); ("loglik", loglik_json ll) ]
       | "hmm_loglik" -> `Assoc [ ("loglik", loglik_json (Hmm.loglik model obs)) ]
-      | other -> invalid_arg ("not an hmm method: " ^ other))
+      | other -> fail Internal ("hmm_result called for " ^ other))
   with
   | Hmm.Zero_likelihood t ->
       fail Bad_inputs
