@@ -256,6 +256,175 @@ let compute_result (params : Yojson.Safe.t option) =
   in
   Object [ ("outputs", Object (List.map (fun (name, values) -> (name, encode values)) outputs)) ]
 
+(* ---- hmm_* --------------------------------------------------------------- *)
+
+(* The model is a parameter (bad_params); the observations are the inputs
+   (bad_inputs), as with [compute]. *)
+
+let hmm_fields method_name (params : Yojson.Safe.t option) =
+  match params with
+  | Some (`Assoc fields) -> fields
+  | None -> fail Invalid_request (method_name ^ ": params missing")
+  | Some other ->
+      fail Invalid_request
+        (Printf.sprintf "%s: params must be an object, got %s" method_name (describe other))
+
+(* Arrays converted with Array.of_list and Array.map: no non-tail recursion
+   over hundreds of thousands of rows. *)
+let read_vector code method_name name (json : Yojson.Safe.t) =
+  match json with
+  | `List values ->
+      Array.mapi
+        (fun k value ->
+          match number_of_json value with
+          | Some x -> x
+          | None ->
+              fail code
+                (Printf.sprintf "%s: %s[%d] must be a number, got %s" method_name name k
+                   (describe value)))
+        (Array.of_list values)
+  | other ->
+      fail code
+        (Printf.sprintf "%s: %s must be an array of numbers, got %s" method_name name
+           (describe other))
+
+let read_matrix code method_name name (json : Yojson.Safe.t) =
+  match json with
+  | `List rows ->
+      Array.mapi
+        (fun i row -> read_vector code method_name (Printf.sprintf "%s[%d]" name i) row)
+        (Array.of_list rows)
+  | other ->
+      fail code
+        (Printf.sprintf "%s: %s must be an array of arrays of numbers, got %s" method_name
+           name (describe other))
+
+let read_model method_name fields : Hmm.model =
+  let model =
+    match field "model" fields with
+    | Some (`Assoc model) -> model
+    | None -> fail Bad_params (method_name ^ ": params.model missing")
+    | Some other ->
+        fail Bad_params
+          (Printf.sprintf "%s: params.model must be an object, got %s" method_name
+             (describe other))
+  in
+  let part name =
+    match field name model with
+    | Some json -> json
+    | None -> fail Bad_params (Printf.sprintf "%s: model.%s missing" method_name name)
+  in
+  let m : Hmm.model =
+    {
+      start = read_vector Bad_params method_name "model.start" (part "start");
+      trans = read_matrix Bad_params method_name "model.trans" (part "trans");
+      means = read_matrix Bad_params method_name "model.means" (part "means");
+      vars = read_matrix Bad_params method_name "model.vars" (part "vars");
+    }
+  in
+  (try Hmm.validate_model m
+   with Invalid_argument message -> fail Bad_params (method_name ^ ": " ^ message));
+  m
+
+let read_observations method_name fields ~dims : Hmm.observations =
+  let obs =
+    match field "observations" fields with
+    | None -> fail Bad_inputs (method_name ^ ": params.observations missing")
+    | Some (`List _ as rows) -> read_matrix Bad_inputs method_name "observations" rows
+    | Some (`Assoc encoded) -> (
+        match (field "f64le" encoded, field "dims" encoded) with
+        | Some (`String text), Some (`Int width) ->
+            if width < 1 then
+              fail Bad_inputs
+                (Printf.sprintf "%s: observations.dims must be >= 1, got %d" method_name width);
+            let values =
+              try F64_base64.decode text
+              with Invalid_argument message ->
+                fail Bad_inputs
+                  (Printf.sprintf "%s: observations.f64le: %s" method_name message)
+            in
+            let count = Array.length values in
+            if count mod width <> 0 then
+              fail Bad_inputs
+                (Printf.sprintf
+                   "%s: observations.f64le holds %d doubles, not a multiple of dims = %d"
+                   method_name count width);
+            Array.init (count / width) (fun t -> Array.sub values (t * width) width)
+        | _ ->
+            fail Bad_inputs
+              (method_name
+             ^ ": observations must be {\"f64le\": <base64 string>, \"dims\": <integer>}"))
+    | Some other ->
+        fail Bad_inputs
+          (Printf.sprintf
+             "%s: observations must be an array of arrays of numbers or {\"f64le\", \"dims\"}, got %s"
+             method_name (describe other))
+  in
+  (try Hmm.validate_observations ~dims obs
+   with Invalid_argument message -> fail Bad_inputs (method_name ^ ": " ^ message));
+  obs
+
+(* Every float printed must be finite: these can only fail on a numeric
+   overflow, which is reported rather than printed as invalid JSON. *)
+let finite_json method_name name x : Yojson.Safe.t =
+  if Float.is_finite x then `Float x
+  else fail Bad_inputs (Printf.sprintf "%s: %s is not finite (%g)" method_name name x)
+
+let vector_json method_name name a : Yojson.Safe.t =
+  `List (Array.to_list (Array.map (finite_json method_name name) a))
+
+let matrix_json method_name name a : Yojson.Safe.t =
+  `List (Array.to_list (Array.map (vector_json method_name name) a))
+
+let model_json method_name (m : Hmm.model) : Yojson.Safe.t =
+  `Assoc
+    [
+      ("start", vector_json method_name "model.start" m.start);
+      ("trans", matrix_json method_name "model.trans" m.trans);
+      ("means", matrix_json method_name "model.means" m.means);
+      ("vars", matrix_json method_name "model.vars" m.vars);
+    ]
+
+let read_floor method_name fields =
+  match field "floor" fields with
+  | None | Some `Null -> Hmm.default_floor
+  | Some json -> (
+      match number_of_json json with
+      | Some x when Float.is_finite x && x > 0.0 -> x
+      | Some x ->
+          fail Bad_params (Printf.sprintf "%s: floor must be finite and > 0, got %g" method_name x)
+      | None ->
+          fail Bad_params
+            (Printf.sprintf "%s: floor must be a number, got %s" method_name (describe json)))
+
+let hmm_result method_name (params : Yojson.Safe.t option) =
+  let fields = hmm_fields method_name params in
+  let model = read_model method_name fields in
+  let obs = read_observations method_name fields ~dims:(Array.length model.means.(0)) in
+  let loglik_json x = finite_json method_name "loglik" x in
+  try
+    Json
+      (match method_name with
+      | "hmm_forward" ->
+          let f = Hmm.forward model obs in
+          `Assoc [ ("alpha", matrix_json method_name "alpha" f.alpha); ("loglik", loglik_json f.loglik) ]
+      | "hmm_backward" -> `Assoc [ ("beta", matrix_json method_name "beta" (Hmm.backward model obs)) ]
+      | "hmm_viterbi" ->
+          `Assoc [ ("path", `List (Array.to_list (Array.map (fun s -> `Int s) (Hmm.viterbi model obs)))) ]
+      | "hmm_em_step" ->
+          let next, ll = Hmm.em_step ~floor:(read_floor method_name fields) model obs in
+          `Assoc [ ("model", model_json method_name next); ("loglik", loglik_json ll) ]
+      | "hmm_loglik" -> `Assoc [ ("loglik", loglik_json (Hmm.loglik model obs)) ]
+      | other -> fail Internal ("hmm_result called for " ^ other))
+  with
+  | Hmm.Zero_likelihood t ->
+      fail Bad_inputs
+        (Printf.sprintf
+           "%s: observation %d has likelihood 0 under the model (impossible, or too unlikely \
+            for a double): the log-likelihood would be -infinity"
+           method_name t)
+  | Invalid_argument message -> fail Bad_params (method_name ^ ": " ^ message)
+
 (* ---- dispatch ------------------------------------------------------------ *)
 
 let is_blank line = String.trim line = ""
@@ -296,9 +465,14 @@ let handle_request line =
       | "ping" -> Json (`Assoc [ ("pong", `Bool true); ("version", `String version) ])
       | "list" -> Json (list_result ())
       | "compute" -> compute_result (field "params" fields)
+      | ("hmm_forward" | "hmm_backward" | "hmm_viterbi" | "hmm_em_step" | "hmm_loglik") as m ->
+          hmm_result m (field "params" fields)
       | other ->
           fail Unknown_method
-            (Printf.sprintf "unknown method %S (known: ping, list, compute)" other)
+            (Printf.sprintf
+               "unknown method %S (known: ping, list, compute, hmm_forward, hmm_backward, \
+                hmm_viterbi, hmm_em_step, hmm_loglik)"
+               other)
     in
     result_response !id result
   with
