@@ -93,14 +93,17 @@ let two_pi = 2.0 *. Float.pi
 
 let log_emissions_unchecked m obs =
   let n = Array.length m.start in
+  (* Per model, as docs/regime.md states: ln(2 pi v) and 1 / v. *)
+  let lnorm = Array.map (Array.map (fun v -> log (two_pi *. v))) m.vars
+  and ivar = Array.map (Array.map (fun v -> 1.0 /. v)) m.vars in
   Array.map
     (fun x ->
       Array.init n (fun j ->
-          let mu = m.means.(j) and v = m.vars.(j) in
+          let mu = m.means.(j) and ln = lnorm.(j) and iv = ivar.(j) in
           let acc = ref 0.0 in
           for d = 0 to Array.length x - 1 do
             let diff = x.(d) -. mu.(d) in
-            acc := !acc +. (log (two_pi *. v.(d)) +. (diff *. diff /. v.(d)))
+            acc := !acc +. (ln.(d) +. (diff *. diff *. iv.(d)))
           done;
           -0.5 *. !acc))
     obs
@@ -147,7 +150,8 @@ let forward_unchecked m log_b =
     end;
     let c = sum a in
     if not (c > 0.0) then raise (Zero_likelihood t);
-    for j = 0 to n - 1 do a.(j) <- a.(j) /. c done;
+    let inv_c = 1.0 /. c in
+    for j = 0 to n - 1 do a.(j) <- a.(j) *. inv_c done;
     scale.(t) <- c
   done;
   let ll = ref 0.0 in
@@ -157,20 +161,27 @@ let forward_unchecked m log_b =
   if not (Float.is_finite !ll) then raise (Zero_likelihood (tt - 1));
   ({ alpha; scale; max_log; loglik = !ll }, b)
 
-let backward_unchecked m b (f : forward) =
+(* [each t bb] sees bb[j] = b[t+1][j] * beta[t+1][j] for every t < T, from the
+   last t down, so that EM can sum xi in the same pass. *)
+let backward_with m b (f : forward) each =
   let tt = Array.length b and n = Array.length m.start in
   let beta = Array.make_matrix tt n 1.0 in
   for t = tt - 2 downto 0 do
-    let next = beta.(t + 1) and bn = b.(t + 1) and c = f.scale.(t + 1) in
+    let next = beta.(t + 1) and bn = b.(t + 1) and inv_c = 1.0 /. f.scale.(t + 1) in
+    let bb = Array.init n (fun j -> bn.(j) *. next.(j)) in
     for i = 0 to n - 1 do
+      let tr = m.trans.(i) in
       let s = ref 0.0 in
       for j = 0 to n - 1 do
-        s := !s +. (m.trans.(i).(j) *. bn.(j) *. next.(j))
+        s := !s +. (tr.(j) *. bb.(j))
       done;
-      beta.(t).(i) <- !s /. c
-    done
+      beta.(t).(i) <- !s *. inv_c
+    done;
+    each t bb inv_c
   done;
   beta
+
+let backward_unchecked m b f = backward_with m b f (fun _ _ _ -> ())
 
 let gamma_of (f : forward) beta = Array.map2 (Array.map2 ( *. )) f.alpha beta
 
@@ -202,20 +213,22 @@ let em_step ~floor m obs =
   if not (Float.is_finite floor && floor > 0.0) then
     invalid "floor must be finite and > 0, got %g" floor;
   let f, b = run_forward m obs in
-  let beta = backward_unchecked m b f in
-  let gamma = gamma_of f beta in
-  let tt = Array.length obs and n = Array.length m.start and dims = Array.length m.means.(0) in
-  (* Transitions: numerators are sums over t (in order) of xi[t][i][j]. *)
+  let n = Array.length m.start in
+  (* Transitions: numerators are sums of xi[t][i][j] over t from the last t
+     down, as the backward pass produces them. *)
   let num = Array.make_matrix n n 0.0 in
-  for t = 0 to tt - 2 do
-    let a = f.alpha.(t) and bn = b.(t + 1) and next = beta.(t + 1) and c = f.scale.(t + 1) in
-    for i = 0 to n - 1 do
-      let row = num.(i) and tr = m.trans.(i) in
-      for j = 0 to n - 1 do
-        row.(j) <- row.(j) +. (a.(i) *. tr.(j) *. bn.(j) *. next.(j) /. c)
-      done
-    done
-  done;
+  let beta =
+    backward_with m b f (fun t bb inv_c ->
+        let a = f.alpha.(t) in
+        for i = 0 to n - 1 do
+          let row = num.(i) and tr = m.trans.(i) and ai = a.(i) *. inv_c in
+          for j = 0 to n - 1 do
+            row.(j) <- row.(j) +. (ai *. tr.(j) *. bb.(j))
+          done
+        done)
+  in
+  let gamma = gamma_of f beta in
+  let tt = Array.length obs and dims = Array.length m.means.(0) in
   let trans =
     Array.mapi
       (fun i row ->

@@ -41,7 +41,8 @@ val validate_observations : dims:int -> observations -> unit
 
 val log_emissions : model -> observations -> float array array
 (** [log_b.(t).(j)], T x N: the log-density of observation [t] in state [j],
-    [-0.5 * sum_d (ln (2 pi v) + (x - mu)^2 / v)]. *)
+    [-0.5 * sum_d (ln (2 pi v) + (x - mu)^2 * (1 / v))], as docs/regime.md
+    evaluates it. *)
 
 type forward = {
   alpha : float array array;
