@@ -349,9 +349,7 @@ impl GaussianHmm {
         }
 
         let mut new = self.params.clone();
-        for j in 0..n {
-            new.start[j] = gamma[j];
-        }
+        new.start.assign(&ndarray::ArrayView1::from(&gamma[..n]));
         for i in 0..n {
             let row = &xi_sum[i * n..][..n];
             let mut denom = 0.0;
@@ -359,8 +357,8 @@ impl GaussianHmm {
                 denom += v;
             }
             if denom > 0.0 {
-                for j in 0..n {
-                    new.trans[[i, j]] = row[j] / denom;
+                for (out, v) in new.trans.row_mut(i).iter_mut().zip(row) {
+                    *out = v / denom;
                 }
             }
         }
