@@ -33,6 +33,9 @@ enum Commands {
     /// Inspect data files and generate the engine's own synthetic data.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Market regimes (bearish, ranging, bullish) from a Gaussian HMM: fit a model, detect bar by bar.
+    #[command(subcommand)]
+    Regime(commands::regime::RegimeCommand),
 }
 
 /// Exit codes beyond 0 (success) and 2 (usage error or bad input, as clap uses).
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Commands::Indicators(args) => commands::indicators::run(args),
         Commands::Data(command) => commands::data::run(command),
+        Commands::Regime(command) => commands::regime::run(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -6,31 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn engine(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trading-engine"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("running trading-engine")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shared_data(file: &str) -> PathBuf {
-    let path = workspace().join("../shared/data").join(file);
-    assert!(path.is_file(), "real market data missing: {}", path.display());
-    path
-}
+mod common;
+use common::{engine, shared_data, stderr, stdout, workspace, write_file};
 
 /// The sidecar built by dune, once per test run (so a stale binary is never
 /// used, and concurrent tests do not race for dune's build lock).
@@ -137,12 +114,6 @@ fn bad_indicator_specs_exit_2_with_a_clear_message() {
         assert!(err.contains(expected), "{spec}: {err}");
         assert!(stdout(&out).is_empty());
     }
-}
-
-fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 #[test]

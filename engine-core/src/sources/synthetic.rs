@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
 use super::load::timestamp::parse_timestamp;
-use crate::market_data::{Bar, Symbol};
+use crate::market_data::{parse_interval, Bar, Symbol};
 
 /// The market regime a synthetic bar was drawn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -253,23 +253,6 @@ impl FromStr for SyntheticConfig {
         config.validate()?;
         Ok(config)
     }
-}
-
-/// `1s`, `5m`, `4h`, `1d`, `1w`, `250ms` or plain milliseconds; positive.
-fn parse_interval(text: &str) -> Option<i64> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number.parse().ok()?;
-    let scale = match unit {
-        "" | "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 604_800_000,
-        _ => return None,
-    };
-    number.checked_mul(scale).filter(|ms| *ms > 0)
 }
 
 /// Generated bars and the regime each was drawn from.

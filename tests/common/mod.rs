@@ -1,0 +1,37 @@
+//! Helpers shared by the CLI tests: run the binary, read its output, find data.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn engine(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("running trading-engine")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn shared_data(file: &str) -> PathBuf {
+    let path = workspace().join("../shared/data").join(file);
+    assert!(path.is_file(), "real market data missing: {}", path.display());
+    path
+}
+
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
