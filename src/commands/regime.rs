@@ -463,7 +463,7 @@ fn write_row(
     match (format, state) {
         (RowFormat::Csv, Some(s)) => writeln!(
             out,
-            "{time},{close},{},{},{},{},{},{},{}",
+            "{time},{close},{},{:?},{:?},{:?},{:?},{:?},{}",
             s.regime,
             s.confidence,
             s.bias,
