@@ -11,4 +11,5 @@ pub mod market_data;
 pub mod regime;
 pub mod sidecar;
 pub mod sources;
+pub mod state_machine;
 pub mod tolerance;
