@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::hmm::{GaussianHmm, HmmError, HmmParams};
+use super::hmm::{EmWorkspace, GaussianHmm, HmmError, HmmParams};
 
 /// Where EM starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,8 +69,10 @@ pub fn fit(obs: ArrayView2<f64>, options: &FitOptions) -> Result<Fit, HmmError> 
     };
     let mut history = Vec::new();
     let mut converged = false;
+    // One set of scratch buffers for every iteration.
+    let mut workspace = EmWorkspace::new();
     for _ in 0..options.max_iterations {
-        let (next, loglik) = model.em_step(obs, options.var_floor)?;
+        let (next, loglik) = model.em_step_with(obs, options.var_floor, &mut workspace)?;
         let improved = history.last().map(|prev: &f64| loglik - prev);
         history.push(loglik);
         model = next;
@@ -79,7 +81,7 @@ pub fn fit(obs: ArrayView2<f64>, options: &FitOptions) -> Result<Fit, HmmError> 
             break;
         }
     }
-    history.push(model.loglik(obs)?);
+    history.push(model.loglik_with(obs, &mut workspace)?);
     Ok(Fit { model, loglik_history: history, converged })
 }
 

@@ -4,4 +4,4 @@ mod fit;
 mod hmm;
 
 pub use fit::{fit, Fit, FitOptions, Init};
-pub use hmm::{Forward, GaussianHmm, HmmError, HmmParams};
+pub use hmm::{EmWorkspace, Forward, GaussianHmm, HmmError, HmmParams};
