@@ -154,12 +154,22 @@ let forward_unchecked m log_b =
     for j = 0 to n - 1 do a.(j) <- a.(j) *. inv_c done;
     scale.(t) <- c
   done;
-  let ll = ref 0.0 in
+  (* LL = sum of (ln c_t + m_t), docs/regime.md: the c_t are multiplied
+     together and the product's log taken only when it would drop below
+     1e-270. *)
+  let max_sum = ref 0.0 and log_sum = ref 0.0 and product = ref 1.0 in
   for t = 0 to tt - 1 do
-    ll := !ll +. (log scale.(t) +. max_log.(t))
+    max_sum := !max_sum +. max_log.(t);
+    let q = !product *. scale.(t) in
+    if q < 1e-270 then begin
+      log_sum := !log_sum +. log !product;
+      product := scale.(t)
+    end
+    else product := q
   done;
-  if not (Float.is_finite !ll) then raise (Zero_likelihood (tt - 1));
-  ({ alpha; scale; max_log; loglik = !ll }, b)
+  let ll = !log_sum +. log !product +. !max_sum in
+  if not (Float.is_finite ll) then raise (Zero_likelihood (tt - 1));
+  ({ alpha; scale; max_log; loglik = ll }, b)
 
 (* [each t bb] sees bb[j] = b[t+1][j] * beta[t+1][j] for every t < T, from the
    last t down, so that EM can sum xi in the same pass. *)

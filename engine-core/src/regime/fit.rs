@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::hmm::{GaussianHmm, HmmError, HmmParams};
+use super::hmm::{EmWorkspace, GaussianHmm, HmmError, HmmParams};
 
 /// Where EM starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,8 +69,10 @@ pub fn fit(obs: ArrayView2<f64>, options: &FitOptions) -> Result<Fit, HmmError> 
     };
     let mut history = Vec::new();
     let mut converged = false;
+    // One set of scratch buffers for every iteration.
+    let mut workspace = EmWorkspace::new();
     for _ in 0..options.max_iterations {
-        let (next, loglik) = model.em_step(obs, options.var_floor)?;
+        let (next, loglik) = model.em_step_with(obs, options.var_floor, &mut workspace)?;
         let improved = history.last().map(|prev: &f64| loglik - prev);
         history.push(loglik);
         model = next;
@@ -79,7 +81,7 @@ pub fn fit(obs: ArrayView2<f64>, options: &FitOptions) -> Result<Fit, HmmError> 
             break;
         }
     }
-    history.push(model.loglik(obs)?);
+    history.push(model.loglik_with(obs, &mut workspace)?);
     Ok(Fit { model, loglik_history: history, converged })
 }
 
@@ -115,9 +117,17 @@ fn kmeans_init(obs: ArrayView2<f64>, k: usize, seed: u64, var_floor: f64) -> Hmm
     let mut assign = vec![0usize; t_len];
     for _ in 0..25 {
         for (t, cluster) in assign.iter_mut().enumerate() {
-            *cluster = (0..k)
-                .min_by(|&a, &b| dist2(obs.row(t), centres.row(a)).total_cmp(&dist2(obs.row(t), centres.row(b))))
-                .expect("k >= 1");
+            // The nearest centre, the first one on a tie (as `min_by` would
+            // pick), each distance computed once: this loop was most of a fit.
+            let x = obs.row(t);
+            let (mut best, mut best_d2) = (0, dist2(x, centres.row(0)));
+            for c in 1..k {
+                let d2 = dist2(x, centres.row(c));
+                if d2.total_cmp(&best_d2).is_lt() {
+                    (best, best_d2) = (c, d2);
+                }
+            }
+            *cluster = best;
         }
         let mut sums = Array2::<f64>::zeros((k, d));
         let mut counts = vec![0usize; k];

@@ -20,6 +20,6 @@ pub use features::{
     FEATURE_NAMES, N_FEATURES,
 };
 pub use fit::{fit, Fit, FitOptions, Init};
-pub use hmm::{Forward, GaussianHmm, HmmError, HmmParams};
+pub use hmm::{EmWorkspace, Forward, GaussianHmm, HmmError, HmmParams};
 pub use params_file::HmmParamsFile;
 pub use restarts::{fit_best, kmeans_starts, BestFit};
