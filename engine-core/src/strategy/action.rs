@@ -1,0 +1,336 @@
+//! What a strategy may ask for, as plain data, and the checks that turn a
+//! Lua table into it (a malformed action names the field and what was
+//! expected).
+
+use std::fmt;
+
+use mlua::{Table, Value};
+use serde::{Deserialize, Serialize};
+
+use super::ctx::CtxValue;
+
+/// Direction of a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Long,
+    Short,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Long => "long",
+            Side::Short => "short",
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A setup found in Watch: free-form data the strategy keeps (in Lua it is
+/// stored as `ctx.setup`), and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    pub data: CtxValue,
+    pub reason: String,
+}
+
+/// An entry order request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub side: Side,
+    /// Quantity; `None` lets risk size the position.
+    pub size: Option<f64>,
+    pub stop: Option<f64>,
+    pub target: Option<f64>,
+    /// A limit price; `None` is a market order.
+    pub limit: Option<f64>,
+    pub reason: String,
+}
+
+/// What `filter_commitment` decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Commitment {
+    Enter(Entry),
+    Cancel { reason: String },
+}
+
+/// What `manage_position` decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Management {
+    /// Close `fraction` (0 < fraction ≤ 1) of the position.
+    Exit { fraction: f64, reason: String },
+    /// Move the stop and/or the target.
+    Update { stop: Option<f64>, target: Option<f64>, reason: String },
+}
+
+/// A malformed action: which callback returned it, which field is wrong
+/// and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{callback} returned a bad action: {field} {problem}")]
+pub struct ActionError {
+    pub callback: &'static str,
+    pub field: String,
+    pub problem: String,
+}
+
+/// Reads the fields of one action table.
+struct Fields<'a> {
+    callback: &'static str,
+    table: &'a Table,
+}
+
+impl Fields<'_> {
+    fn error(&self, field: &str, problem: impl Into<String>) -> ActionError {
+        ActionError { callback: self.callback, field: field.to_string(), problem: problem.into() }
+    }
+
+    fn raw(&self, field: &str) -> Result<Value, ActionError> {
+        self.table.raw_get(field).map_err(|e| self.error(field, format!("cannot be read: {e}")))
+    }
+
+    /// An optional finite number, positive when `positive`.
+    fn number(&self, field: &str, positive: bool) -> Result<Option<f64>, ActionError> {
+        let v = match self.raw(field)? {
+            Value::Nil => return Ok(None),
+            Value::Integer(i) => i as f64,
+            Value::Number(n) => n,
+            other => return Err(self.error(field, format!("is a {}, expected a number", other.type_name()))),
+        };
+        if !v.is_finite() {
+            return Err(self.error(field, format!("is {v}, expected a finite number")));
+        }
+        if positive && v <= 0.0 {
+            return Err(self.error(field, format!("is {v}, expected a number above 0")));
+        }
+        Ok(Some(v))
+    }
+
+    fn string(&self, field: &str) -> Result<Option<String>, ActionError> {
+        match self.raw(field)? {
+            Value::Nil => Ok(None),
+            Value::String(s) => Ok(Some(s.to_string_lossy())),
+            other => Err(self.error(field, format!("is a {}, expected a string", other.type_name()))),
+        }
+    }
+
+    fn reason(&self) -> Result<String, ActionError> {
+        Ok(self.string("reason")?.unwrap_or_default())
+    }
+
+    /// Refuses fields outside `allowed` (a typo like `stp` would otherwise
+    /// silently trade without a stop).
+    fn only(&self, allowed: &[&str]) -> Result<(), ActionError> {
+        for pair in self.table.pairs::<Value, Value>() {
+            let (key, _) = pair.map_err(|e| self.error("?", format!("cannot be read: {e}")))?;
+            let name = match &key {
+                Value::String(s) => s.to_string_lossy(),
+                other => return Err(self.error(&format!("[{}]", other.type_name()), "is not a field name")),
+            };
+            if !allowed.contains(&name.as_str()) {
+                return Err(
+                    self.error(&name, format!("is not a field of this action (fields: {})", allowed.join(", ")))
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn action(&self, allowed: &[&str]) -> Result<String, ActionError> {
+        match self.string("action")? {
+            Some(a) if allowed.contains(&a.as_str()) => Ok(a),
+            Some(a) => Err(self.error("action", format!("is {a:?}, expected one of {}", allowed.join(", ")))),
+            None => Err(self.error("action", format!("is missing, expected one of {}", allowed.join(", ")))),
+        }
+    }
+}
+
+fn table<'a>(callback: &'static str, value: &'a Value) -> Result<Option<&'a Table>, ActionError> {
+    match value {
+        Value::Nil => Ok(None),
+        Value::Table(t) => Ok(Some(t)),
+        other => Err(ActionError {
+            callback,
+            field: "return value".into(),
+            problem: format!("is a {}, expected nil or a table", other.type_name()),
+        }),
+    }
+}
+
+/// `detect_opportunity`'s result: nil or a setup table (plain data).
+pub fn parse_setup(value: &Value) -> Result<Option<Setup>, ActionError> {
+    let Some(t) = table("detect_opportunity", value)? else {
+        return Ok(None);
+    };
+    let f = Fields { callback: "detect_opportunity", table: t };
+    let reason = f.reason()?;
+    let data = CtxValue::from_lua(value, "setup").map_err(|e| ActionError {
+        callback: "detect_opportunity",
+        field: e.path,
+        problem: e.problem,
+    })?;
+    Ok(Some(Setup { data, reason }))
+}
+
+/// `filter_commitment`'s result: nil, `{action = "long" | "short", size,
+/// stop, target, limit, reason}` or `{action = "cancel", reason}`.
+pub fn parse_commitment(value: &Value) -> Result<Option<Commitment>, ActionError> {
+    let Some(t) = table("filter_commitment", value)? else {
+        return Ok(None);
+    };
+    let f = Fields { callback: "filter_commitment", table: t };
+    let action = f.action(&["long", "short", "cancel"])?;
+    if action == "cancel" {
+        f.only(&["action", "reason"])?;
+        return Ok(Some(Commitment::Cancel { reason: f.reason()? }));
+    }
+    f.only(&["action", "size", "stop", "target", "limit", "reason"])?;
+    let side = if action == "long" { Side::Long } else { Side::Short };
+    let entry = Entry {
+        side,
+        size: f.number("size", true)?,
+        stop: f.number("stop", true)?,
+        target: f.number("target", true)?,
+        limit: f.number("limit", true)?,
+        reason: f.reason()?,
+    };
+    check_entry_prices(&entry).map_err(|(field, problem)| f.error(field, problem))?;
+    Ok(Some(Commitment::Enter(entry)))
+}
+
+/// A stop must sit on the losing side of the entry and a target on the
+/// winning side, when the entry has a limit price to compare with.
+fn check_entry_prices(e: &Entry) -> Result<(), (&'static str, String)> {
+    if let (Some(stop), Some(target)) = (e.stop, e.target) {
+        let ok = match e.side {
+            Side::Long => stop < target,
+            Side::Short => stop > target,
+        };
+        if !ok {
+            return Err(("stop", format!("{stop} is on the wrong side of target {target} for a {} entry", e.side)));
+        }
+    }
+    if let Some(limit) = e.limit {
+        let wrong_stop = e.stop.filter(|&s| match e.side {
+            Side::Long => s >= limit,
+            Side::Short => s <= limit,
+        });
+        if let Some(s) = wrong_stop {
+            return Err(("stop", format!("{s} is on the wrong side of limit {limit} for a {} entry", e.side)));
+        }
+    }
+    Ok(())
+}
+
+/// `manage_position`'s result: nil, `{action = "exit", fraction, reason}`
+/// (fraction defaults to 1: the whole position) or `{action = "update",
+/// stop, target, reason}`.
+pub fn parse_management(value: &Value) -> Result<Option<Management>, ActionError> {
+    let Some(t) = table("manage_position", value)? else {
+        return Ok(None);
+    };
+    let f = Fields { callback: "manage_position", table: t };
+    match f.action(&["exit", "update"])?.as_str() {
+        "exit" => {
+            f.only(&["action", "fraction", "reason"])?;
+            let fraction = f.number("fraction", true)?.unwrap_or(1.0);
+            if fraction > 1.0 {
+                return Err(f.error("fraction", format!("is {fraction}, expected a number in (0, 1]")));
+            }
+            Ok(Some(Management::Exit { fraction, reason: f.reason()? }))
+        }
+        _ => {
+            f.only(&["action", "stop", "target", "reason"])?;
+            let (stop, target) = (f.number("stop", true)?, f.number("target", true)?);
+            if stop.is_none() && target.is_none() {
+                return Err(f.error("stop", "and target are both missing: an update needs at least one"));
+            }
+            Ok(Some(Management::Update { stop, target, reason: f.reason()? }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::Lua;
+
+    fn eval(lua: &Lua, code: &str) -> Value {
+        lua.load(code).eval().unwrap()
+    }
+
+    #[test]
+    fn entries_cancels_exits_and_updates_parse() {
+        let lua = Lua::new();
+        let v = eval(&lua, r#"return {action = "long", size = 2, stop = 95, target = 110, reason = "cross"}"#);
+        assert_eq!(
+            parse_commitment(&v).unwrap(),
+            Some(Commitment::Enter(Entry {
+                side: Side::Long,
+                size: Some(2.0),
+                stop: Some(95.0),
+                target: Some(110.0),
+                limit: None,
+                reason: "cross".into()
+            }))
+        );
+        let v = eval(&lua, r#"return {action = "cancel", reason = "faded"}"#);
+        assert_eq!(parse_commitment(&v).unwrap(), Some(Commitment::Cancel { reason: "faded".into() }));
+        assert_eq!(parse_commitment(&Value::Nil).unwrap(), None);
+        let v = eval(&lua, r#"return {action = "exit", fraction = 0.5}"#);
+        assert_eq!(parse_management(&v).unwrap(), Some(Management::Exit { fraction: 0.5, reason: String::new() }));
+        let v = eval(&lua, r#"return {action = "exit"}"#);
+        assert_eq!(parse_management(&v).unwrap(), Some(Management::Exit { fraction: 1.0, reason: String::new() }));
+        let v = eval(&lua, r#"return {action = "update", stop = 101.5}"#);
+        assert_eq!(
+            parse_management(&v).unwrap(),
+            Some(Management::Update { stop: Some(101.5), target: None, reason: String::new() })
+        );
+        let v = eval(&lua, r#"return {level = 101.5, reason = "breakout", tags = {"a", "b"}}"#);
+        let setup = parse_setup(&v).unwrap().unwrap();
+        assert_eq!(setup.reason, "breakout");
+    }
+
+    #[test]
+    fn malformed_actions_name_the_field() {
+        let lua = Lua::new();
+        let cases = [
+            (
+                r#"return {action = "buy"}"#,
+                "filter_commitment returned a bad action: action is \"buy\", expected one of long, short, cancel",
+            ),
+            (r#"return {side = "long"}"#, "action is missing"),
+            (r#"return {action = "long", size = -1}"#, "size is -1, expected a number above 0"),
+            (r#"return {action = "long", size = 0/0}"#, "size is NaN, expected a finite number"),
+            (r#"return {action = "long", size = "10"}"#, "size is a string, expected a number"),
+            (r#"return {action = "long", stp = 90}"#, "stp is not a field of this action"),
+            (
+                r#"return {action = "long", stop = 110, target = 100}"#,
+                "stop 110 is on the wrong side of target 100 for a long entry",
+            ),
+            (
+                r#"return {action = "short", limit = 100, stop = 99}"#,
+                "stop 99 is on the wrong side of limit 100 for a short entry",
+            ),
+            (r#"return 42"#, "return value is a integer, expected nil or a table"),
+        ];
+        for (code, expected) in cases {
+            let err = parse_commitment(&eval(&lua, code)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{code}: {err}");
+        }
+        let err = parse_management(&eval(&lua, r#"return {action = "exit", fraction = 2}"#)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "manage_position returned a bad action: fraction is 2, expected a number in (0, 1]"
+        );
+        let err = parse_management(&eval(&lua, r#"return {action = "update"}"#)).unwrap_err();
+        assert!(err.to_string().contains("needs at least one"), "{err}");
+        let err = parse_setup(&eval(&lua, r#"return {f = function() end}"#)).unwrap_err();
+        assert!(err.to_string().contains("setup.f"), "{err}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Plain data that survives a hot reload: the strategy's `ctx` and its
+//! setups. Numbers, strings, booleans and nested tables with string or
+//! integer keys; a function, userdata, coroutine, cycle or float key is
+//! refused with the path to it (`ctx.levels[3]`).
+
+use mlua::{Lua, Table, Value};
+use serde::{Deserialize, Serialize};
+
+/// A key of a plain-data table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CtxKey {
+    Int(i64),
+    Str(String),
+}
+
+/// A plain-data value; tables keep their entries sorted by key so that the
+/// same content always gives the same value (and the same event bytes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CtxValue {
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Str(String),
+    Table(Vec<(CtxKey, CtxValue)>),
+}
+
+/// Why a value is not plain data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path} {problem}")]
+pub struct CtxError {
+    pub path: String,
+    pub problem: String,
+}
+
+/// Deeper nesting is refused (and stops runaway recursion).
+const MAX_DEPTH: usize = 64;
+
+impl CtxValue {
+    /// An empty table.
+    pub fn empty_table() -> CtxValue {
+        CtxValue::Table(Vec::new())
+    }
+
+    /// Copies a Lua value out as plain data; `path` names it in errors.
+    /// `nil` is only allowed inside tables (where it means absent), so a
+    /// top-level `nil` gives an empty table.
+    pub fn from_lua(value: &Value, path: &str) -> Result<CtxValue, CtxError> {
+        let mut seen = Vec::new();
+        match value {
+            Value::Nil => Ok(CtxValue::empty_table()),
+            v => convert(v, path, 0, &mut seen),
+        }
+    }
+
+    /// A fresh Lua value holding a copy of this data.
+    pub fn to_lua(&self, lua: &Lua) -> mlua::Result<Value> {
+        Ok(match self {
+            CtxValue::Bool(b) => Value::Boolean(*b),
+            CtxValue::Int(i) => Value::Integer(*i),
+            CtxValue::Num(n) => Value::Number(*n),
+            CtxValue::Str(s) => Value::String(lua.create_string(s)?),
+            CtxValue::Table(entries) => {
+                let t = lua.create_table_with_capacity(0, entries.len())?;
+                for (k, v) in entries {
+                    let value = v.to_lua(lua)?;
+                    match k {
+                        CtxKey::Int(i) => t.raw_set(*i, value)?,
+                        CtxKey::Str(s) => t.raw_set(s.as_str(), value)?,
+                    }
+                }
+                Value::Table(t)
+            }
+        })
+    }
+
+    /// The entry under a string key of a table.
+    pub fn get(&self, key: &str) -> Option<&CtxValue> {
+        match self {
+            CtxValue::Table(entries) => entries.iter().find(|(k, _)| *k == CtxKey::Str(key.into())).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+fn convert(
+    value: &Value,
+    path: &str,
+    depth: usize,
+    seen: &mut Vec<*const std::ffi::c_void>,
+) -> Result<CtxValue, CtxError> {
+    let refuse = |problem: String| Err(CtxError { path: path.to_string(), problem });
+    match value {
+        Value::Boolean(b) => Ok(CtxValue::Bool(*b)),
+        Value::Integer(i) => Ok(CtxValue::Int(*i)),
+        Value::Number(n) => Ok(CtxValue::Num(*n)),
+        Value::String(s) => match s.to_str() {
+            Ok(s) => Ok(CtxValue::Str(s.to_string())),
+            Err(_) => refuse("is a string that is not UTF-8".into()),
+        },
+        Value::Table(t) => {
+            if depth >= MAX_DEPTH {
+                return refuse(format!("nests deeper than {MAX_DEPTH} tables"));
+            }
+            let ptr = t.to_pointer();
+            if seen.contains(&ptr) {
+                return refuse("refers back to a table that contains it (a cycle)".into());
+            }
+            if t.metatable().is_some() {
+                return refuse("is a table with a metatable, not plain data".into());
+            }
+            seen.push(ptr);
+            let entries = table_entries(t, path, depth, seen);
+            seen.pop();
+            entries.map(CtxValue::Table)
+        }
+        other => refuse(format!("is a {}: only numbers, strings, booleans and tables can be kept", other.type_name())),
+    }
+}
+
+fn table_entries(
+    t: &Table,
+    path: &str,
+    depth: usize,
+    seen: &mut Vec<*const std::ffi::c_void>,
+) -> Result<Vec<(CtxKey, CtxValue)>, CtxError> {
+    let mut entries = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(|e| CtxError { path: path.to_string(), problem: format!("cannot be read: {e}") })?;
+        let (key, child) = match &k {
+            Value::Integer(i) => (CtxKey::Int(*i), format!("{path}[{i}]")),
+            Value::String(s) => {
+                let s = s
+                    .to_str()
+                    .map(|s| s.to_string())
+                    .map_err(|_| CtxError { path: path.to_string(), problem: "has a key that is not UTF-8".into() })?;
+                let child = format!("{path}.{s}");
+                (CtxKey::Str(s), child)
+            }
+            other => {
+                return Err(CtxError {
+                    path: path.to_string(),
+                    problem: format!("has a {} key: only string and integer keys can be kept", other.type_name()),
+                })
+            }
+        };
+        entries.push((key, convert(&v, &child, depth + 1, seen)?));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_data_round_trips_in_key_order() {
+        let lua = Lua::new();
+        let v: Value = lua.load(r#"return {b = 1, a = {1.5, "x", true}, [10] = -3}"#).eval().unwrap();
+        let ctx = CtxValue::from_lua(&v, "ctx").unwrap();
+        let CtxValue::Table(entries) = &ctx else { panic!("a table") };
+        let keys: Vec<&CtxKey> = entries.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![&CtxKey::Int(10), &CtxKey::Str("a".into()), &CtxKey::Str("b".into())]);
+        let back = ctx.to_lua(&lua).unwrap();
+        assert_eq!(CtxValue::from_lua(&back, "ctx").unwrap(), ctx);
+        assert_eq!(ctx.get("b"), Some(&CtxValue::Int(1)));
+    }
+
+    #[test]
+    fn non_plain_data_is_refused_with_its_path() {
+        let lua = Lua::new();
+        let cases = [
+            ("return {levels = {1, 2, function() end}}", "ctx.levels[3] is a function"),
+            ("local t = {} t.me = t return t", "ctx.me refers back to a table that contains it"),
+            ("return {[1.5] = 1}", "ctx has a number key"),
+            ("return {co = coroutine.create(function() end)}", "ctx.co is a thread"),
+            ("return {m = setmetatable({}, {})}", "ctx.m is a table with a metatable"),
+        ];
+        for (code, expected) in cases {
+            let v: Value = lua.load(code).eval().unwrap();
+            let err = CtxValue::from_lua(&v, "ctx").unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{code}: {err}");
+        }
+        let deep: Value =
+            lua.load("local t = {} local c = t for i = 1, 100 do c.n = {} c = c.n end return t").eval().unwrap();
+        assert!(CtxValue::from_lua(&deep, "ctx").unwrap_err().to_string().contains("nests deeper than 64"));
+    }
+}

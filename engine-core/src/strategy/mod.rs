@@ -1,0 +1,15 @@
+//! Strategies: the [`Strategy`] boundary, the actions a strategy returns,
+//! the indicators it asks for, its plain-data context, and the Lua host
+//! (`docs/lua-api.md`).
+
+pub mod action;
+pub mod ctx;
+pub mod indicator_set;
+mod interface;
+
+pub use action::{
+    parse_commitment, parse_management, parse_setup, ActionError, Commitment, Entry, Management, Setup, Side,
+};
+pub use ctx::{CtxError, CtxKey, CtxValue};
+pub use indicator_set::{IndicatorRequestError, IndicatorSet, DEFAULT_HISTORY};
+pub use interface::{MarketView, PositionView, Strategy, StrategyError, StrategyInput, StrategyVersion};
