@@ -6,6 +6,7 @@ pub mod action;
 pub mod ctx;
 pub mod indicator_set;
 mod interface;
+pub mod lua_api;
 
 pub use action::{
     parse_commitment, parse_management, parse_setup, ActionError, Commitment, Entry, Management, Setup, Side,

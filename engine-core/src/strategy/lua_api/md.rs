@@ -1,0 +1,56 @@
+//! `md`: the current bar (`md.symbol`, `md.time`, `md.open` … `md.volume`,
+//! `md.bid`, `md.ask`) and `md.history(n)`, the last `n` bars as arrays.
+
+use mlua::{Lua, Table};
+
+use super::host;
+use crate::market_data::Bar;
+
+pub(super) fn register(lua: &Lua) -> mlua::Result<Table> {
+    let md = lua.create_table()?;
+    md.raw_set(
+        "history",
+        lua.create_function(|lua, n: Option<i64>| {
+            let host = host(lua)?;
+            let have = host.window.len();
+            let n = match n {
+                None => have,
+                Some(n) if n >= 1 => (n as usize).min(have),
+                Some(n) => return Err(mlua::Error::runtime(format!("md.history({n}): n must be at least 1"))),
+            };
+            let columns: [(&str, fn(&Bar) -> f64); 6] = [
+                ("times", |b| b.open_time as f64),
+                ("opens", |b| b.open),
+                ("highs", |b| b.high),
+                ("lows", |b| b.low),
+                ("closes", |b| b.close),
+                ("volumes", |b| b.volume),
+            ];
+            let out = lua.create_table_with_capacity(0, columns.len() + 1)?;
+            let bars: Vec<&Bar> = host.window.iter().skip(have - n).collect();
+            for (name, field) in columns {
+                let column = lua.create_table_with_capacity(n, 0)?;
+                for (i, bar) in bars.iter().enumerate() {
+                    column.raw_seti(i + 1, field(bar))?;
+                }
+                out.raw_set(name, column)?;
+            }
+            out.raw_set("n", n)?;
+            Ok(out)
+        })?,
+    )?;
+    Ok(md)
+}
+
+/// Writes the current bar into the persistent `md` table.
+pub fn update_md(md: &Table, symbol: &str, bar: &Bar) -> mlua::Result<()> {
+    md.raw_set("symbol", symbol)?;
+    md.raw_set("time", bar.open_time)?;
+    md.raw_set("open", bar.open)?;
+    md.raw_set("high", bar.high)?;
+    md.raw_set("low", bar.low)?;
+    md.raw_set("close", bar.close)?;
+    md.raw_set("volume", bar.volume)?;
+    md.raw_set("bid", bar.bid)?;
+    md.raw_set("ask", bar.ask)
+}
