@@ -6,6 +6,9 @@ use mlua::{Lua, Table};
 use super::host;
 use crate::market_data::Bar;
 
+/// Reads one number from a bar.
+type BarField = fn(&Bar) -> f64;
+
 pub(super) fn register(lua: &Lua) -> mlua::Result<Table> {
     let md = lua.create_table()?;
     md.raw_set(
@@ -18,7 +21,7 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<Table> {
                 Some(n) if n >= 1 => (n as usize).min(have),
                 Some(n) => return Err(mlua::Error::runtime(format!("md.history({n}): n must be at least 1"))),
             };
-            let columns: [(&str, fn(&Bar) -> f64); 6] = [
+            let columns: [(&str, BarField); 6] = [
                 ("times", |b| b.open_time as f64),
                 ("opens", |b| b.open),
                 ("highs", |b| b.high),
