@@ -52,7 +52,7 @@ function manage_position(md, ctx, ind)
   local sign = position.side == "long" and 1 or -1
   if sign * now < 0 then return {action = "exit", reason = "crossed back"} end
   local gain = sign * (md.close - position.entry_price)
-  if gain > atr and sign * (position.stop - position.entry_price) < 0 then
+  if position.stop and gain > atr and sign * (position.stop - position.entry_price) < 0 then
     return {action = "update", stop = position.entry_price, reason = "break-even"}
   end
 end

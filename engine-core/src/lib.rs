@@ -6,9 +6,11 @@
 //! (historical files and the synthetic generator), native indicators and
 //! the client of the OCaml indicator sidecar that cross-verifies them.
 
+pub mod execution;
 pub mod indicators;
 pub mod market_data;
 pub mod regime;
+pub mod runner;
 pub mod sidecar;
 pub mod sources;
 pub mod state_machine;

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod ctx;
+mod ema_crossover;
 pub mod indicator_set;
 mod interface;
 pub mod lua_api;
@@ -12,5 +13,6 @@ pub use action::{
     parse_commitment, parse_management, parse_setup, ActionError, Commitment, Entry, Management, Setup, Side,
 };
 pub use ctx::{CtxError, CtxKey, CtxValue};
+pub use ema_crossover::{EmaCrossover, EmaCrossoverParams};
 pub use indicator_set::{IndicatorRequestError, IndicatorSet, DEFAULT_HISTORY};
 pub use interface::{MarketView, PositionView, Strategy, StrategyError, StrategyInput, StrategyVersion};

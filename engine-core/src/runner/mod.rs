@@ -1,0 +1,380 @@
+//! [`SymbolRunner`]: one symbol and one strategy, bar by bar. It feeds the
+//! indicators, applies execution's fills to the state machine, asks the
+//! strategy what to do in the current state (on its cadence), passes the
+//! decision to execution, and checks the invariants after every bar.
+//!
+//! This is the synchronous core of a runner; sources, clocks, risk and the
+//! event log attach around it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::execution::{EntryOrder, ExitReason, Fill, SimulatedBroker};
+use crate::market_data::{Bar, MarketDataWindow};
+use crate::state_machine::{Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine};
+use crate::strategy::{
+    Commitment, IndicatorSet, Management, MarketView, Strategy, StrategyError, StrategyInput, StrategyVersion,
+};
+
+/// What to do with an open position when its strategy is quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantinePolicy {
+    /// Leave it to its stop and target.
+    #[default]
+    KeepStop,
+    /// Close it at the bar's close.
+    Close,
+}
+
+/// How a runner drives its strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunnerConfig {
+    pub cadence: Cadence,
+    pub setup_timeout: SetupTimeout,
+    /// Bars a working entry order may wait before it is cancelled.
+    pub entry_timeout_bars: u64,
+    /// Bars kept for `md.history` and indicator warm-up.
+    pub window: usize,
+    /// Quantity of an entry that gives no size.
+    pub default_size: f64,
+    pub on_quarantine: QuarantinePolicy,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            cadence: Cadence::default(),
+            setup_timeout: SetupTimeout { bars: Some(50), millis: None },
+            entry_timeout_bars: 20,
+            window: 500,
+            default_size: 1.0,
+            on_quarantine: QuarantinePolicy::KeepStop,
+        }
+    }
+}
+
+/// A broken runner invariant: a bug, never a strategy's fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Transition(#[from] InvalidTransition),
+    #[error(transparent)]
+    Invariant(#[from] InvariantViolation),
+}
+
+/// What a strategy call gave, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    Nothing,
+    Setup {
+        reason: String,
+    },
+    Enter {
+        side: crate::strategy::Side,
+        quantity: f64,
+        reason: String,
+    },
+    Cancel {
+        reason: String,
+    },
+    Exit {
+        fraction: f64,
+        reason: String,
+    },
+    Update {
+        stop: Option<f64>,
+        target: Option<f64>,
+        reason: String,
+    },
+    /// Execution refused the request.
+    Refused {
+        reason: String,
+    },
+    /// The strategy returned a malformed action (counted, not quarantined).
+    BadAction {
+        message: String,
+    },
+    /// The script failed: the strategy is quarantined for this symbol.
+    Failed {
+        message: String,
+    },
+}
+
+/// One strategy call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub time: i64,
+    pub callback: &'static str,
+    pub version: StrategyVersion,
+    pub outcome: Outcome,
+}
+
+/// Counts for reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerCounts {
+    pub bars: u64,
+    pub calls: u64,
+    pub bad_actions: u64,
+    pub script_failures: u64,
+    pub refusals: u64,
+    pub reloads: u64,
+    pub failed_reloads: u64,
+}
+
+/// One symbol driven by one strategy.
+pub struct SymbolRunner<S: Strategy> {
+    symbol: String,
+    strategy: S,
+    config: RunnerConfig,
+    machine: StateMachine,
+    broker: SimulatedBroker,
+    window: MarketDataWindow,
+    indicators: IndicatorSet,
+    quarantine: Option<String>,
+    decisions: Vec<Decision>,
+    counts: RunnerCounts,
+}
+
+impl<S: Strategy> SymbolRunner<S> {
+    pub fn new(symbol: &str, strategy: S, config: RunnerConfig) -> Self {
+        SymbolRunner {
+            symbol: symbol.to_string(),
+            strategy,
+            window: MarketDataWindow::new(config.window.max(1)),
+            config,
+            machine: StateMachine::new(),
+            broker: SimulatedBroker::new(),
+            indicators: IndicatorSet::default(),
+            quarantine: None,
+            decisions: Vec::new(),
+            counts: RunnerCounts::default(),
+        }
+    }
+
+    pub fn machine(&self) -> &StateMachine {
+        &self.machine
+    }
+
+    pub fn broker(&self) -> &SimulatedBroker {
+        &self.broker
+    }
+
+    pub fn strategy(&self) -> &S {
+        &self.strategy
+    }
+
+    pub fn strategy_mut(&mut self) -> &mut S {
+        &mut self.strategy
+    }
+
+    pub fn decisions(&self) -> &[Decision] {
+        &self.decisions
+    }
+
+    pub fn counts(&self) -> RunnerCounts {
+        self.counts
+    }
+
+    /// Why the strategy is quarantined, if it is.
+    pub fn quarantine(&self) -> Option<&str> {
+        self.quarantine.as_deref()
+    }
+
+    /// A reload succeeded: the new version may trade again.
+    pub fn reloaded(&mut self, version: &StrategyVersion) {
+        self.counts.reloads += 1;
+        if let Some(why) = self.quarantine.take() {
+            tracing::info!(symbol = self.symbol, version = version.short(), "quarantine lifted by a reload ({why})");
+        }
+    }
+
+    /// A reload failed; the running version stays.
+    pub fn reload_failed(&mut self, message: &str) {
+        self.counts.failed_reloads += 1;
+        tracing::warn!(symbol = self.symbol, "reload refused, the running version stays: {message}");
+    }
+
+    /// Processes one bar.
+    pub fn on_bar(&mut self, bar: &Bar) -> Result<(), RunnerError> {
+        let time = bar.open_time;
+        self.counts.bars += 1;
+        self.window.push(bar.clone());
+        self.indicators.update(bar);
+        for fill in self.broker.on_bar(bar) {
+            self.apply_fill(&fill, time)?;
+        }
+        self.expire(time)?;
+        if self.quarantine.is_none() && self.config.cadence.due(self.machine.state(), self.machine.bars_in_state()) {
+            self.consult(bar)?;
+        }
+        self.machine.state().check(self.broker.exposure())?;
+        self.machine.tick();
+        Ok(())
+    }
+
+    fn apply_fill(&mut self, fill: &Fill, time: i64) -> Result<(), RunnerError> {
+        match fill {
+            Fill::Entry { side, price, .. } => {
+                self.machine.apply(StateEvent::EntryFilled, time, format!("{side} filled at {price}"))?;
+            }
+            Fill::Exit { remaining, price, reason, .. } => {
+                let why = match reason {
+                    ExitReason::Stop => format!("stop hit at {price}"),
+                    ExitReason::Target => format!("target hit at {price}"),
+                    ExitReason::Strategy => format!("exit at {price}"),
+                };
+                let event = if *remaining > 0.0 { StateEvent::PartialExit } else { StateEvent::PositionClosed };
+                self.machine.apply(event, time, why)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Setups and working entries that waited too long are dropped.
+    fn expire(&mut self, time: i64) -> Result<(), RunnerError> {
+        use crate::state_machine::SymbolState;
+        match self.machine.state() {
+            SymbolState::CloseWatch => {
+                let (bars, since) = (self.machine.bars_in_state(), self.machine.entered_at());
+                if let Some(why) = self.config.setup_timeout.expired(bars, since, time) {
+                    self.machine.apply(StateEvent::SetupExpired, time, why)?;
+                }
+            }
+            SymbolState::InTrade { entry_filled: false }
+                if self.machine.bars_in_state() >= self.config.entry_timeout_bars =>
+            {
+                self.broker.cancel_entry();
+                let why = format!("entry not filled within {} bars", self.config.entry_timeout_bars);
+                self.machine.apply(StateEvent::EntryFailed, time, why)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Asks the strategy for the current state's decision and carries it out.
+    fn consult(&mut self, bar: &Bar) -> Result<(), RunnerError> {
+        use crate::state_machine::SymbolState;
+        let time = bar.open_time;
+        let position = self.broker.view();
+        let input = StrategyInput {
+            market: MarketView { symbol: &self.symbol, bar, window: &self.window },
+            indicators: &mut self.indicators,
+            position: &position,
+            regime: None,
+        };
+        let (callback, result) = match self.machine.state() {
+            SymbolState::Watch => ("detect_opportunity", self.strategy.detect_opportunity(input).map(Choice::Setup)),
+            SymbolState::CloseWatch => {
+                ("filter_commitment", self.strategy.filter_commitment(input).map(Choice::Commit))
+            }
+            SymbolState::InTrade { entry_filled: true } => {
+                ("manage_position", self.strategy.manage_position(input).map(Choice::Manage))
+            }
+            // Nothing to decide while the entry order works.
+            SymbolState::InTrade { entry_filled: false } => return Ok(()),
+        };
+        self.counts.calls += 1;
+        let outcome = match result {
+            Ok(choice) => self.carry_out(choice, bar)?,
+            Err(e) => self.failed(e, time)?,
+        };
+        self.decisions.push(Decision { time, callback, version: self.strategy.version(), outcome });
+        Ok(())
+    }
+
+    fn carry_out(&mut self, choice: Choice, bar: &Bar) -> Result<Outcome, RunnerError> {
+        let time = bar.open_time;
+        Ok(match choice {
+            Choice::Setup(None) | Choice::Commit(None) | Choice::Manage(None) => Outcome::Nothing,
+            Choice::Setup(Some(setup)) => {
+                self.machine.apply(StateEvent::SetupFound, time, setup.reason.clone())?;
+                Outcome::Setup { reason: setup.reason }
+            }
+            Choice::Commit(Some(Commitment::Cancel { reason })) => {
+                self.machine.apply(StateEvent::SetupCancelled, time, reason.clone())?;
+                Outcome::Cancel { reason }
+            }
+            Choice::Commit(Some(Commitment::Enter(entry))) => {
+                let quantity = entry.size.unwrap_or(self.config.default_size);
+                let order = EntryOrder {
+                    side: entry.side,
+                    quantity,
+                    limit: entry.limit,
+                    stop: entry.stop,
+                    target: entry.target,
+                };
+                match self.broker.submit_entry(order) {
+                    Ok(()) => {
+                        self.machine.apply(StateEvent::EntrySent, time, entry.reason.clone())?;
+                        Outcome::Enter { side: entry.side, quantity, reason: entry.reason }
+                    }
+                    Err(e) => self.refused(e.to_string()),
+                }
+            }
+            Choice::Manage(Some(Management::Exit { fraction, reason })) => {
+                match self.broker.exit(fraction, bar.close) {
+                    Ok(fill) => {
+                        self.apply_fill(&fill, time)?;
+                        Outcome::Exit { fraction, reason }
+                    }
+                    Err(e) => self.refused(e.to_string()),
+                }
+            }
+            Choice::Manage(Some(Management::Update { stop, target, reason })) => {
+                match self.broker.update_exits(stop, target) {
+                    Ok(()) => Outcome::Update { stop, target, reason },
+                    Err(e) => self.refused(e.to_string()),
+                }
+            }
+        })
+    }
+
+    fn refused(&mut self, reason: String) -> Outcome {
+        self.counts.refusals += 1;
+        Outcome::Refused { reason }
+    }
+
+    fn failed(&mut self, error: StrategyError, time: i64) -> Result<Outcome, RunnerError> {
+        let message = error.to_string();
+        if !error.quarantines() {
+            self.counts.bad_actions += 1;
+            tracing::warn!(symbol = self.symbol, "{message}");
+            return Ok(Outcome::BadAction { message });
+        }
+        self.counts.script_failures += 1;
+        tracing::error!(symbol = self.symbol, "strategy quarantined: {message}");
+        self.quarantine = Some(message.clone());
+        self.enter_quarantine(time)?;
+        Ok(Outcome::Failed { message })
+    }
+
+    /// No new positions; the open one keeps its stop or is closed.
+    fn enter_quarantine(&mut self, time: i64) -> Result<(), RunnerError> {
+        use crate::state_machine::SymbolState;
+        match self.machine.state() {
+            SymbolState::CloseWatch => {
+                self.machine.apply(StateEvent::SetupCancelled, time, "strategy quarantined")?;
+            }
+            SymbolState::InTrade { entry_filled: false } => {
+                self.broker.cancel_entry();
+                self.machine.apply(StateEvent::EntryFailed, time, "strategy quarantined")?;
+            }
+            SymbolState::InTrade { entry_filled: true } if self.config.on_quarantine == QuarantinePolicy::Close => {
+                let close = self.window.latest().map(|b| b.close).expect("a bar was pushed");
+                if let Ok(fill) = self.broker.exit(1.0, close) {
+                    self.apply_fill(&fill, time)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+enum Choice {
+    Setup(Option<crate::strategy::Setup>),
+    Commit(Option<Commitment>),
+    Manage(Option<Management>),
+}
