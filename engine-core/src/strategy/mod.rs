@@ -8,6 +8,7 @@ mod ema_crossover;
 pub mod indicator_set;
 mod interface;
 pub mod lua_api;
+pub mod reload;
 
 pub use action::{
     parse_commitment, parse_management, parse_setup, ActionError, Commitment, Entry, Management, Setup, Side,
