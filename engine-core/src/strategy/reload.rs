@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
@@ -53,11 +53,9 @@ impl FileWatcher {
     /// True once, when the file has changed and then been quiet for the
     /// debounce period. Never blocks.
     pub fn changed(&mut self) -> bool {
-        loop {
-            match self.events.try_recv() {
-                Ok(()) => self.pending_since = Some(Instant::now()),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        // Empty or disconnected: nothing more to take now.
+        while let Ok(()) = self.events.try_recv() {
+            self.pending_since = Some(Instant::now());
         }
         match self.pending_since {
             Some(since) if since.elapsed() >= self.debounce => {
