@@ -36,6 +36,10 @@ enum Commands {
     /// Market regimes (bearish, ranging, bullish) from a Gaussian HMM: fit a model, detect bar by bar.
     #[command(subcommand)]
     Regime(commands::regime::RegimeCommand),
+    /// Check a Lua strategy: syntax, required functions, sandbox violations,
+    /// then a run on synthetic bars reporting its transitions and any bad
+    /// action. Exits 0 only when clean.
+    Validate(commands::validate::ValidateArgs),
 }
 
 /// Exit codes beyond 0 (success) and 2 (usage error or bad input, as clap uses).
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Commands::Indicators(args) => commands::indicators::run(args),
         Commands::Data(command) => commands::data::run(command),
         Commands::Regime(command) => commands::regime::run(command),
+        Commands::Validate(args) => commands::validate::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

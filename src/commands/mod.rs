@@ -3,6 +3,7 @@
 pub mod data;
 pub mod indicators;
 pub mod regime;
+pub mod validate;
 
 use engine_core::sources::LoadError;
 

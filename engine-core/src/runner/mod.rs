@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::execution::{EntryOrder, ExitReason, Fill, SimulatedBroker};
 use crate::market_data::{Bar, MarketDataWindow};
+use crate::regime::RegimeDetector;
 use crate::state_machine::{Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine};
 use crate::strategy::{
     Commitment, IndicatorSet, Management, MarketView, Strategy, StrategyError, StrategyInput, StrategyVersion,
@@ -134,6 +135,8 @@ pub struct SymbolRunner<S: Strategy> {
     quarantine: Option<String>,
     decisions: Vec<Decision>,
     counts: RunnerCounts,
+    /// A trained regime detector, updated on every bar, for `ind.regime()`.
+    regime: Option<RegimeDetector>,
 }
 
 impl<S: Strategy> SymbolRunner<S> {
@@ -149,7 +152,15 @@ impl<S: Strategy> SymbolRunner<S> {
             quarantine: None,
             decisions: Vec::new(),
             counts: RunnerCounts::default(),
+            regime: None,
         }
+    }
+
+    /// Gives the strategy a trained regime detector (`ind.regime()`); it
+    /// takes in every bar from now on.
+    pub fn with_regime(mut self, detector: RegimeDetector) -> Self {
+        self.regime = Some(detector);
+        self
     }
 
     pub fn machine(&self) -> &StateMachine {
@@ -198,9 +209,19 @@ impl<S: Strategy> SymbolRunner<S> {
     /// Processes one bar.
     pub fn on_bar(&mut self, bar: &Bar) -> Result<(), RunnerError> {
         let time = bar.open_time;
+        match self.strategy.poll_reload() {
+            Some(Ok(version)) => self.reloaded(&version),
+            Some(Err(message)) => self.reload_failed(&message),
+            None => {}
+        }
         self.counts.bars += 1;
         self.window.push(bar.clone());
         self.indicators.update(bar);
+        if let Some(detector) = &mut self.regime {
+            if let Err(e) = detector.push(bar) {
+                tracing::warn!(symbol = self.symbol, "regime detector skipped a bar: {e}");
+            }
+        }
         for fill in self.broker.on_bar(bar) {
             self.apply_fill(&fill, time)?;
         }
@@ -262,7 +283,7 @@ impl<S: Strategy> SymbolRunner<S> {
             market: MarketView { symbol: &self.symbol, bar, window: &self.window },
             indicators: &mut self.indicators,
             position: &position,
-            regime: None,
+            regime: self.regime.as_ref().and_then(|d| d.state()),
         };
         let (callback, result) = match self.machine.state() {
             SymbolState::Watch => ("detect_opportunity", self.strategy.detect_opportunity(input).map(Choice::Setup)),

@@ -73,6 +73,40 @@ impl CtxValue {
         })
     }
 
+    /// Plain data from JSON: objects become tables with string keys,
+    /// arrays tables with keys 1, 2, ...; `null` is refused.
+    pub fn from_json(value: &serde_json::Value, path: &str) -> Result<CtxValue, CtxError> {
+        use serde_json::Value as J;
+        Ok(match value {
+            J::Bool(b) => CtxValue::Bool(*b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => CtxValue::Int(i),
+                None => CtxValue::Num(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            J::String(s) => CtxValue::Str(s.clone()),
+            J::Array(items) => CtxValue::Table(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        Ok((CtxKey::Int(i as i64 + 1), CtxValue::from_json(v, &format!("{path}[{}]", i + 1))?))
+                    })
+                    .collect::<Result<_, CtxError>>()?,
+            ),
+            J::Object(map) => {
+                let mut entries = map
+                    .iter()
+                    .map(|(k, v)| Ok((CtxKey::Str(k.clone()), CtxValue::from_json(v, &format!("{path}.{k}"))?)))
+                    .collect::<Result<Vec<_>, CtxError>>()?;
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                CtxValue::Table(entries)
+            }
+            J::Null => {
+                return Err(CtxError { path: path.to_string(), problem: "is null: leave it out instead".into() })
+            }
+        })
+    }
+
     /// The entry under a string key of a table.
     pub fn get(&self, key: &str) -> Option<&CtxValue> {
         match self {
@@ -164,6 +198,18 @@ mod tests {
         let back = ctx.to_lua(&lua).unwrap();
         assert_eq!(CtxValue::from_lua(&back, "ctx").unwrap(), ctx);
         assert_eq!(ctx.get("b"), Some(&CtxValue::Int(1)));
+    }
+
+    #[test]
+    fn json_params_become_plain_data() {
+        let json: serde_json::Value =
+            serde_json::from_str(r#"{"fast": 9, "k": 2.5, "tags": ["a"], "on": true}"#).unwrap();
+        let v = CtxValue::from_json(&json, "params").unwrap();
+        assert_eq!(v.get("fast"), Some(&CtxValue::Int(9)));
+        assert_eq!(v.get("k"), Some(&CtxValue::Num(2.5)));
+        assert_eq!(v.get("tags"), Some(&CtxValue::Table(vec![(CtxKey::Int(1), CtxValue::Str("a".into()))])));
+        let err = CtxValue::from_json(&serde_json::json!({"x": [1, null]}), "params").unwrap_err();
+        assert_eq!(err.to_string(), "params.x[2] is null: leave it out instead");
     }
 
     #[test]

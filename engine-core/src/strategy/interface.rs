@@ -107,4 +107,12 @@ pub trait Strategy: Send {
 
     /// InTrade: exit (all or part), move stop/target, or `None`.
     fn manage_position(&mut self, input: StrategyInput<'_>) -> Result<Option<Management>, StrategyError>;
+
+    /// Called before every bar: a strategy that watches its source reloads
+    /// it here when it changed. `Some(Ok(version))` after a successful
+    /// reload, `Some(Err(message))` when the new source was refused (the
+    /// running version stays), `None` when nothing changed.
+    fn poll_reload(&mut self) -> Option<Result<StrategyVersion, String>> {
+        None
+    }
 }

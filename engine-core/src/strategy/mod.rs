@@ -8,7 +8,9 @@ mod ema_crossover;
 pub mod indicator_set;
 mod interface;
 pub mod lua_api;
+mod lua_host;
 pub mod reload;
+pub mod sandbox;
 
 pub use action::{
     parse_commitment, parse_management, parse_setup, ActionError, Commitment, Entry, Management, Setup, Side,
@@ -17,3 +19,4 @@ pub use ctx::{CtxError, CtxKey, CtxValue};
 pub use ema_crossover::{EmaCrossover, EmaCrossoverParams};
 pub use indicator_set::{IndicatorRequestError, IndicatorSet, DEFAULT_HISTORY};
 pub use interface::{MarketView, PositionView, Strategy, StrategyError, StrategyInput, StrategyVersion};
+pub use lua_host::{LoadError, LuaStrategy, REQUIRED_FUNCTIONS};

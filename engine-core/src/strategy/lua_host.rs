@@ -1,0 +1,266 @@
+//! [`LuaStrategy`]: a Lua file behind the [`Strategy`] trait. One sandboxed
+//! state per instance; a reload compiles the new source in a fresh state
+//! and swaps it in only on success, carrying `ctx` (as plain data) and the
+//! market window over.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mlua::{Function, Table, Value};
+
+use super::action::{parse_commitment, parse_management, parse_setup, Commitment, Management, Setup};
+use super::ctx::{CtxError, CtxValue};
+use super::interface::{Strategy, StrategyError, StrategyInput, StrategyVersion};
+use super::lua_api::{self, update_md, update_position, ApiTables, HostData};
+use super::reload::FileWatcher;
+use super::sandbox::{Sandbox, SandboxError, SandboxLimits};
+use crate::market_data::MarketDataWindow;
+
+/// The callbacks every strategy must define.
+pub const REQUIRED_FUNCTIONS: [&str; 3] = ["detect_opportunity", "filter_commitment", "manage_position"];
+
+/// Why a strategy cannot be loaded (or reloaded).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {path}: {message}")]
+    Read { path: String, message: String },
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("{file}: {function} is not defined (a strategy defines {})", REQUIRED_FUNCTIONS.join(", "))]
+    MissingFunction { file: String, function: &'static str },
+    #[error("{file}: {source}")]
+    Ctx {
+        file: String,
+        #[source]
+        source: CtxError,
+    },
+    #[error("{file}: setting up the strategy API: {message}")]
+    Api { file: String, message: String },
+}
+
+/// One loaded generation of the source.
+struct Loaded {
+    sandbox: Sandbox,
+    tables: ApiTables,
+    ctx: Table,
+    callbacks: [Function; 3],
+}
+
+/// A Lua strategy for one symbol.
+pub struct LuaStrategy {
+    path: PathBuf,
+    file: String,
+    symbol: String,
+    params: CtxValue,
+    limits: SandboxLimits,
+    window: usize,
+    loaded: Loaded,
+    version: StrategyVersion,
+    watcher: Option<FileWatcher>,
+}
+
+impl LuaStrategy {
+    /// Loads the strategy at `path` for `symbol`, with `params` (a plain
+    /// table) and the sandbox `limits`; `window` bars are kept for
+    /// `md.history` and indicator warm-up.
+    pub fn load(
+        path: &Path,
+        symbol: &str,
+        params: CtxValue,
+        limits: SandboxLimits,
+        window: usize,
+    ) -> Result<LuaStrategy, LoadError> {
+        let source = std::fs::read(path)
+            .map_err(|e| LoadError::Read { path: path.display().to_string(), message: e.to_string() })?;
+        let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let loaded = build(&file, &source, symbol, &params, &limits, None, MarketDataWindow::new(window.max(1)))?;
+        Ok(LuaStrategy {
+            path: path.to_path_buf(),
+            file,
+            symbol: symbol.to_string(),
+            params,
+            limits,
+            window,
+            loaded,
+            version: StrategyVersion::of(&source, 1),
+            watcher: None,
+        })
+    }
+
+    /// Watches the file from now on: [`Strategy::poll_reload`] reloads it
+    /// once an edit has been quiet for `debounce`.
+    pub fn watch(&mut self, debounce: Duration) -> notify::Result<()> {
+        self.watcher = Some(FileWatcher::new(&self.path, debounce)?);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file name used in messages.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// Compiles `source` in a fresh state and swaps it in on success,
+    /// keeping `ctx` and the market window; on failure nothing changes.
+    pub fn reload_from(&mut self, source: &[u8]) -> Result<StrategyVersion, LoadError> {
+        let ctx = self.ctx()?;
+        let window = self.host_window();
+        let loaded = build(&self.file, source, &self.symbol, &self.params, &self.limits, Some(ctx), window)?;
+        self.loaded = loaded;
+        self.version = StrategyVersion::of(source, self.version.generation + 1);
+        Ok(self.version.clone())
+    }
+
+    /// Re-reads the file and reloads it if its content changed; `None`
+    /// when it is the running version.
+    pub fn reload(&mut self) -> Option<Result<StrategyVersion, LoadError>> {
+        let source = match std::fs::read(&self.path) {
+            Ok(s) => s,
+            Err(e) => {
+                return Some(Err(LoadError::Read { path: self.path.display().to_string(), message: e.to_string() }))
+            }
+        };
+        if StrategyVersion::of(&source, 0).hash == self.version.hash {
+            return None;
+        }
+        Some(self.reload_from(&source))
+    }
+
+    /// `ctx` as plain data.
+    pub fn ctx(&self) -> Result<CtxValue, LoadError> {
+        CtxValue::from_lua(&Value::Table(self.loaded.ctx.clone()), "ctx")
+            .map_err(|source| LoadError::Ctx { file: self.file.clone(), source })
+    }
+
+    /// Log lines the strategy wrote, by level (debug, info, warn, error).
+    pub fn logged(&self) -> [u64; 4] {
+        self.loaded.sandbox.lua().app_data_ref::<HostData>().map_or([0; 4], |h| h.logged)
+    }
+
+    fn host_window(&self) -> MarketDataWindow {
+        match self.loaded.sandbox.lua().app_data_ref::<HostData>() {
+            Some(host) => host.window.clone(),
+            None => MarketDataWindow::new(self.window.max(1)),
+        }
+    }
+
+    /// Calls callback `index` of [`REQUIRED_FUNCTIONS`] with `(md, ctx, ind)`.
+    fn invoke(&mut self, index: usize, input: StrategyInput<'_>) -> Result<Value, StrategyError> {
+        let loaded = &self.loaded;
+        let lua = loaded.sandbox.lua();
+        let script = |e: mlua::Error| StrategyError::Script(format!("{}: {e}", self.file));
+        {
+            let mut host = lua.app_data_mut::<HostData>().expect("set when the state was built");
+            host.observe(input.market.bar);
+            std::mem::swap(&mut host.indicators, input.indicators);
+            host.regime = input.regime.cloned();
+        }
+        let prepared = update_md(&loaded.tables.md, input.market.symbol, input.market.bar)
+            .and_then(|()| update_position(&loaded.tables.position, input.position))
+            .and_then(|()| if index == 0 { loaded.ctx.raw_set("setup", Value::Nil) } else { Ok(()) });
+        let result = match prepared {
+            Ok(()) => loaded
+                .sandbox
+                .call::<Value>(
+                    &loaded.callbacks[index],
+                    (loaded.tables.md.clone(), loaded.ctx.clone(), loaded.tables.ind.clone()),
+                )
+                .map_err(|e| StrategyError::Script(e.to_string())),
+            Err(e) => Err(script(e)),
+        };
+        let mut host = lua.app_data_mut::<HostData>().expect("set when the state was built");
+        std::mem::swap(&mut host.indicators, input.indicators);
+        result
+    }
+
+    fn bad_action(&self, source: super::action::ActionError) -> StrategyError {
+        StrategyError::BadAction { file: self.file.clone(), source }
+    }
+}
+
+/// Builds a sandboxed state running `source`, with the API registered,
+/// the required callbacks found, `ctx` restored and `init(params)` run.
+fn build(
+    file: &str,
+    source: &[u8],
+    symbol: &str,
+    params: &CtxValue,
+    limits: &SandboxLimits,
+    ctx: Option<CtxValue>,
+    window: MarketDataWindow,
+) -> Result<Loaded, LoadError> {
+    let sandbox = Sandbox::new(file, *limits)?;
+    let lua = sandbox.lua();
+    let api = |e: mlua::Error| LoadError::Api { file: file.to_string(), message: e.to_string() };
+    let mut host = HostData::new(symbol, file, window.capacity());
+    host.window = window;
+    lua.set_app_data(host);
+    let params_table = match params.to_lua(lua).map_err(api)? {
+        Value::Table(t) => t,
+        _ => lua.create_table().map_err(api)?,
+    };
+    let tables = lua_api::register(lua, params_table.clone()).map_err(api)?;
+    sandbox.load(source)?;
+    let mut callbacks = Vec::with_capacity(REQUIRED_FUNCTIONS.len());
+    for function in REQUIRED_FUNCTIONS {
+        let f = sandbox
+            .global_function(function)
+            .ok_or_else(|| LoadError::MissingFunction { file: file.to_string(), function })?;
+        callbacks.push(f);
+    }
+    let ctx = match ctx {
+        Some(saved) => match saved.to_lua(lua).map_err(api)? {
+            Value::Table(t) => t,
+            _ => lua.create_table().map_err(api)?,
+        },
+        None => lua.create_table().map_err(api)?,
+    };
+    if let Some(init) = sandbox.global_function("init") {
+        sandbox.call::<()>(&init, params_table)?;
+    }
+    let callbacks: [Function; 3] = callbacks.try_into().expect("three required functions");
+    Ok(Loaded { sandbox, tables, ctx, callbacks })
+}
+
+impl Strategy for LuaStrategy {
+    fn name(&self) -> &str {
+        &self.file
+    }
+
+    fn version(&self) -> StrategyVersion {
+        self.version.clone()
+    }
+
+    fn detect_opportunity(&mut self, input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {
+        let value = self.invoke(0, input)?;
+        let setup = parse_setup(&value).map_err(|e| self.bad_action(e))?;
+        if setup.is_some() {
+            // The setup stays in ctx until the symbol is back in Watch.
+            self.loaded
+                .ctx
+                .raw_set("setup", value)
+                .map_err(|e| StrategyError::Script(format!("{}: {e}", self.file)))?;
+        }
+        Ok(setup)
+    }
+
+    fn filter_commitment(&mut self, input: StrategyInput<'_>) -> Result<Option<Commitment>, StrategyError> {
+        let value = self.invoke(1, input)?;
+        parse_commitment(&value).map_err(|e| self.bad_action(e))
+    }
+
+    fn manage_position(&mut self, input: StrategyInput<'_>) -> Result<Option<Management>, StrategyError> {
+        let value = self.invoke(2, input)?;
+        parse_management(&value).map_err(|e| self.bad_action(e))
+    }
+
+    fn poll_reload(&mut self) -> Option<Result<StrategyVersion, String>> {
+        if !self.watcher.as_mut()?.changed() {
+            return None;
+        }
+        self.reload().map(|r| r.map_err(|e| e.to_string()))
+    }
+}
