@@ -2,8 +2,6 @@
 //! first use, warmed up from the market window, then updated once per bar,
 //! with the last values kept so a strategy can look a few bars back.
 
-use std::collections::HashMap;
-
 use crate::indicators::{Indicator, IndicatorSpec, SpecError};
 use crate::market_data::{Bar, MarketDataWindow};
 
@@ -14,7 +12,7 @@ pub const DEFAULT_HISTORY: usize = 64;
 const MAX_PARAMS: usize = 4;
 
 /// An indicator's identity: name and the bits of its parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     name: &'static str,
     params: [u64; MAX_PARAMS],
@@ -51,7 +49,9 @@ impl Tracked {
 /// One symbol's indicators.
 pub struct IndicatorSet {
     tracked: Vec<Tracked>,
-    index: HashMap<Key, usize>,
+    /// Keys in `tracked` order. A strategy uses a handful of indicators, so
+    /// a linear scan beats hashing the key on every request.
+    keys: Vec<Key>,
     history: usize,
 }
 
@@ -77,7 +77,7 @@ impl Default for IndicatorSet {
 impl IndicatorSet {
     /// A set keeping `history` (≥ 1) values per output.
     pub fn new(history: usize) -> Self {
-        IndicatorSet { tracked: Vec::new(), index: HashMap::new(), history: history.max(1) }
+        IndicatorSet { tracked: Vec::new(), keys: Vec::new(), history: history.max(1) }
     }
 
     /// Number of indicators created so far.
@@ -144,7 +144,7 @@ impl IndicatorSet {
             *b = p.to_bits();
         }
         let key = Key { name: info.name, params: bits, len: params.len() };
-        if let Some(&slot) = self.index.get(&key) {
+        if let Some(slot) = self.keys.iter().position(|k| *k == key) {
             return Ok(slot);
         }
         let spec = IndicatorSpec::new(info.name, params)?;
@@ -156,7 +156,7 @@ impl IndicatorSet {
             tracked.record();
         }
         self.tracked.push(tracked);
-        self.index.insert(key, self.tracked.len() - 1);
+        self.keys.push(key);
         Ok(self.tracked.len() - 1)
     }
 }

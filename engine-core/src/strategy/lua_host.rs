@@ -10,8 +10,9 @@ use mlua::{Function, Table, Value};
 
 use super::action::{parse_commitment, parse_management, parse_setup, Commitment, Management, Setup};
 use super::ctx::{CtxError, CtxValue};
+use super::interface::PositionView;
 use super::interface::{Strategy, StrategyError, StrategyInput, StrategyVersion};
-use super::lua_api::{self, update_md, update_position, ApiTables, HostData};
+use super::lua_api::{self, ApiTables, HostData};
 use super::reload::FileWatcher;
 use super::sandbox::{Sandbox, SandboxError, SandboxLimits};
 use crate::market_data::MarketDataWindow;
@@ -38,12 +39,28 @@ pub enum LoadError {
     Api { file: String, message: String },
 }
 
+/// Sets the bar's fields in `md`, drops a stale setup, then calls the
+/// callback: one call into Lua per bar instead of one per field.
+const DISPATCH: &str = r#"
+return function(callback, md, ctx, ind, clear_setup, symbol, time, open, high, low, close, volume, bid, ask)
+  md.symbol, md.time, md.open, md.high, md.low, md.close = symbol, time, open, high, low, close
+  md.volume, md.bid, md.ask = volume, bid, ask
+  if clear_setup then ctx.setup = nil end
+  return callback(md, ctx, ind)
+end
+"#;
+
 /// One loaded generation of the source.
 struct Loaded {
     sandbox: Sandbox,
     tables: ApiTables,
     ctx: Table,
     callbacks: [Function; 3],
+    dispatch: Function,
+    /// The symbol as a Lua string, made once.
+    symbol: mlua::String,
+    /// The position last written to the `position` table.
+    position: Option<PositionView>,
 }
 
 /// A Lua strategy for one symbol.
@@ -149,27 +166,45 @@ impl LuaStrategy {
 
     /// Calls callback `index` of [`REQUIRED_FUNCTIONS`] with `(md, ctx, ind)`.
     fn invoke(&mut self, index: usize, input: StrategyInput<'_>) -> Result<Value, StrategyError> {
-        let loaded = &self.loaded;
+        let loaded = &mut self.loaded;
         let lua = loaded.sandbox.lua();
-        let script = |e: mlua::Error| StrategyError::Script(format!("{}: {e}", self.file));
         {
             let mut host = lua.app_data_mut::<HostData>().expect("set when the state was built");
             host.observe(input.market.bar);
             std::mem::swap(&mut host.indicators, input.indicators);
             host.regime = input.regime.cloned();
         }
-        let prepared = update_md(&loaded.tables.md, input.market.symbol, input.market.bar)
-            .and_then(|()| update_position(&loaded.tables.position, input.position))
-            .and_then(|()| if index == 0 { loaded.ctx.raw_set("setup", Value::Nil) } else { Ok(()) });
+        // The position table changes only with the position.
+        let mut prepared = Ok(());
+        if loaded.position.as_ref() != Some(input.position) {
+            prepared = loaded.tables.position.update(input.position);
+            loaded.position = Some(input.position.clone());
+        }
+        let bar = input.market.bar;
         let result = match prepared {
             Ok(()) => loaded
                 .sandbox
                 .call::<Value>(
-                    &loaded.callbacks[index],
-                    (loaded.tables.md.clone(), loaded.ctx.clone(), loaded.tables.ind.clone()),
+                    &loaded.dispatch,
+                    (
+                        &loaded.callbacks[index],
+                        &loaded.tables.md,
+                        &loaded.ctx,
+                        &loaded.tables.ind,
+                        index == 0,
+                        &loaded.symbol,
+                        bar.open_time,
+                        bar.open,
+                        bar.high,
+                        bar.low,
+                        bar.close,
+                        bar.volume,
+                        bar.bid,
+                        bar.ask,
+                    ),
                 )
                 .map_err(|e| StrategyError::Script(e.to_string())),
-            Err(e) => Err(script(e)),
+            Err(e) => Err(StrategyError::Script(format!("{}: {e}", self.file))),
         };
         let mut host = lua.app_data_mut::<HostData>().expect("set when the state was built");
         std::mem::swap(&mut host.indicators, input.indicators);
@@ -222,7 +257,10 @@ fn build(
         sandbox.call::<()>(&init, params_table)?;
     }
     let callbacks: [Function; 3] = callbacks.try_into().expect("three required functions");
-    Ok(Loaded { sandbox, tables, ctx, callbacks })
+    // Trusted engine code, compiled and run outside the strategy's limits.
+    let dispatch: Function = lua.load(DISPATCH).set_name("=engine dispatch").eval().map_err(api)?;
+    let symbol = lua.create_string(symbol).map_err(api)?;
+    Ok(Loaded { sandbox, tables, ctx, callbacks, dispatch, symbol, position: None })
 }
 
 impl Strategy for LuaStrategy {

@@ -3,7 +3,7 @@
 //! ready; `ind.ago(n)` gives the same functions `n` bars back (for
 //! crossovers); `ind.regime()` gives the regime detector's state.
 
-use mlua::{Lua, Table, Value, Variadic};
+use mlua::{Lua, Table, Value};
 
 use super::host;
 use crate::indicators::catalog;
@@ -61,25 +61,16 @@ fn indicator_table(lua: &Lua, back: usize) -> mlua::Result<Table> {
         let outputs = info.outputs;
         t.raw_set(
             name,
-            lua.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(move |lua, args: (Option<f64>, Option<f64>, Option<f64>, Option<f64>)| {
+                // Typed arguments: no allocation per call. Parameters end at
+                // the first nil.
+                let all = [args.0, args.1, args.2, args.3];
+                let given = all.iter().take_while(|p| p.is_some()).count();
                 let mut params = [0.0; 4];
-                if args.len() > params.len() {
-                    return Err(mlua::Error::runtime(format!("ind.{name}: at most {} parameters", params.len())));
+                for (slot, p) in params.iter_mut().zip(&all[..given]) {
+                    *slot = p.expect("counted as given");
                 }
-                for (i, arg) in args.iter().enumerate() {
-                    params[i] = match arg {
-                        Value::Integer(v) => *v as f64,
-                        Value::Number(v) => *v,
-                        other => {
-                            return Err(mlua::Error::runtime(format!(
-                                "ind.{name}: parameter {} is a {}, expected a number",
-                                i + 1,
-                                other.type_name()
-                            )))
-                        }
-                    };
-                }
-                let params = &params[..args.len()];
+                let params = &params[..given];
                 let mut guard = host(lua)?;
                 let host = &mut *guard;
                 let bad = |e: crate::strategy::IndicatorRequestError| mlua::Error::runtime(format!("ind.{name}: {e}"));

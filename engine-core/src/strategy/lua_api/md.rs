@@ -1,5 +1,6 @@
 //! `md`: the current bar (`md.symbol`, `md.time`, `md.open` … `md.volume`,
-//! `md.bid`, `md.ask`) and `md.history(n)`, the last `n` bars as arrays.
+//! `md.bid`, `md.ask`, written by the host's dispatch before each call) and
+//! `md.history(n)`, the last `n` bars as arrays.
 
 use mlua::{Lua, Table};
 
@@ -43,17 +44,4 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     Ok(md)
-}
-
-/// Writes the current bar into the persistent `md` table.
-pub fn update_md(md: &Table, symbol: &str, bar: &Bar) -> mlua::Result<()> {
-    md.raw_set("symbol", symbol)?;
-    md.raw_set("time", bar.open_time)?;
-    md.raw_set("open", bar.open)?;
-    md.raw_set("high", bar.high)?;
-    md.raw_set("low", bar.low)?;
-    md.raw_set("close", bar.close)?;
-    md.raw_set("volume", bar.volume)?;
-    md.raw_set("bid", bar.bid)?;
-    md.raw_set("ask", bar.ask)
 }

@@ -17,8 +17,7 @@ use super::indicator_set::IndicatorSet;
 use crate::market_data::{Bar, MarketDataWindow};
 use crate::regime::RegimeState;
 
-pub use md::update_md;
-pub use position::update_position;
+pub use position::PositionTable;
 
 /// What the API functions read during a call.
 pub struct HostData {
@@ -59,7 +58,7 @@ pub struct ApiTables {
     pub engine: Table,
     pub md: Table,
     pub ind: Table,
-    pub position: Table,
+    pub position: PositionTable,
 }
 
 /// Registers the whole API in `lua` (whose app data must hold a
@@ -73,14 +72,14 @@ pub fn register(lua: &Lua, params: Table) -> mlua::Result<ApiTables> {
     let log = log::register(lua)?;
     engine.raw_set("md", &md)?;
     engine.raw_set("ind", &ind)?;
-    engine.raw_set("position", &position)?;
+    engine.raw_set("position", &position.table)?;
     engine.raw_set("log", &log)?;
     engine.raw_set("params", &params)?;
     let globals = lua.globals();
     globals.raw_set("engine", &engine)?;
     globals.raw_set("log", log)?;
     globals.raw_set("params", params)?;
-    globals.raw_set("position", &position)?;
+    globals.raw_set("position", &position.table)?;
     Ok(ApiTables { engine, md, ind, position })
 }
 
