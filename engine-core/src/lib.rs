@@ -12,4 +12,5 @@ pub mod regime;
 pub mod sidecar;
 pub mod sources;
 pub mod state_machine;
+pub mod strategy;
 pub mod tolerance;
