@@ -445,7 +445,7 @@ fn lua_loops_and_big_string_loops_time_out() {
         let err = refused(&sb, source);
         let elapsed = start.elapsed();
         assert!(matches!(err, SandboxError::Timeout { .. }), "{source}: {err:?}");
-        assert!(elapsed < Duration::from_secs(1), "{source}: {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{source}: {elapsed:?}");
         still_works(&sb);
     }
 }

@@ -584,7 +584,11 @@ impl Sandbox {
     }
 
     /// The Lua state, for registering the strategy API. Lua code the host
-    /// runs directly (not through [`Sandbox::call`]) is not metered.
+    /// runs directly, not through [`Sandbox::call`], is not metered: that
+    /// includes metamethods of values the strategy returns, so read returned
+    /// tables with raw accessors (`Table::raw_get`). Host functions that call
+    /// back into Lua must pass errors on, not swallow them (an aborted call
+    /// raises an error at every hook until it is over).
     pub fn lua(&self) -> &Lua {
         &self.lua
     }
@@ -1484,7 +1488,7 @@ unsafe extern "C-unwind" fn str_rep(state: *mut ffi::lua_State) -> c_int {
         ffi::lua_pushstring(state, c"not enough memory".as_ptr());
         ffi::lua_error(state);
     }
-    if (s.len() + sep.len()) as u128 * n as u128 > MAX_STRING_SIZE as u128 + sep.len() as u128 {
+    if total > MAX_STRING_SIZE as u128 {
         raise(state, c"resulting string too large");
     }
     let total = total as usize;
