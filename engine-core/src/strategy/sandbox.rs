@@ -64,10 +64,11 @@
 //!   empty string `n` times without allocating).
 //! * `table.insert`/`table.remove` with a position and `table.move` run as
 //!   Lua code (their C loops run `#t` or `e - f` times, and a `__len` or a
-//!   sparse table makes `#t` arbitrarily large); `table.concat` and
-//!   `table.sort` stay in C only for plain tables, where each step reads a
-//!   stored element, and `sort` only up to [`SORT_NATIVE_MAX`] elements or
-//!   with a Lua comparator.
+//!   sparse table makes `#t` arbitrarily large); `table.concat`,
+//!   `table.unpack` and `table.sort` stay in C only for plain tables, where
+//!   each step reads a stored element (not a walk along an `__index` chain
+//!   of up to 2000 tables), and `sort` only up to [`SORT_NATIVE_MAX`]
+//!   elements or with a Lua comparator.
 //! * `setmetatable` refuses `__gc`: finalizers run with hooks off.
 //!
 //! Every remaining C function and VM instruction does work linear (sort:
@@ -807,6 +808,7 @@ local getmetatable, setmetatable, rawget, rawset, rawlen = getmetatable, setmeta
 local pcall, xpcall = pcall, xpcall
 local string, table, math, utf8 = string, table, math, utf8
 local raw_concat, raw_sort, raw_insert, raw_remove = table.concat, table.sort, table.insert, table.remove
+local raw_unpack = table.unpack
 local tointeger, ult, maxinteger = math.tointeger, math.ult, math.maxinteger
 local aborted, is_lua_function = R.aborted, R.is_lua_function
 
@@ -966,6 +968,21 @@ end
 table.concat = function(t, sep, i, j)
   if type(t) == "table" and getmetatable(t) == nil then return raw_concat(t, sep, i, j) end
   return concat_slow(t, sep, i, j)
+end
+
+-- C reads up to a million elements (the stack's limit); through an __index
+-- chain of tables each read can walk 2000 of them. With a metatable the
+-- elements are read here, metered.
+table.unpack = function(t, i, j)
+  if type(t) == "table" and getmetatable(t) == nil then return raw_unpack(t, i, j) end
+  if i == nil then i = 1 else i = checkint(i, 2, "unpack") end
+  if j == nil then j = getn(t) else j = checkint(j, 3, "unpack") end
+  local copy, n = {}, 0
+  for k = i, j do
+    n = n + 1
+    copy[n] = t[k]
+  end
+  return raw_unpack(copy, 1, n)
 end
 
 -- C sorts without running Lua code only with no comparator (or a C one):
