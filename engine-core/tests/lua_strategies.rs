@@ -221,3 +221,22 @@ fn a_saved_edit_decides_within_500_ms() {
     assert!(latency <= Duration::from_millis(500), "{latency:?}");
     assert_eq!(runner.strategy().ctx().unwrap().get("seen_by"), Some(&CtxValue::Str("v2".into())));
 }
+
+/// The host writes `position` through the sandbox: a strategy that traps
+/// writes to it with an endless `__newindex` is stopped by its budget and
+/// quarantined, never hanging the engine.
+#[test]
+fn a_trap_on_the_position_table_is_metered() {
+    let dir = tempfile::tempdir().unwrap();
+    let trap = HOLDER.replace("VERSION", "trap").replace(
+        "function manage_position(md, ctx, ind)",
+        "function manage_position(md, ctx, ind)\n  setmetatable(position, {__newindex = function() while true do end end})",
+    );
+    let path = write(dir.path(), "trap.lua", &trap);
+    let mut runner = SymbolRunner::new("SYNTH", lua(&path), RunnerConfig::default());
+    for bar in &bars(6, 30) {
+        runner.on_bar(bar).unwrap();
+    }
+    let why = runner.quarantine().expect("quarantined");
+    assert!(why.contains("trap.lua") && why.contains("instruction"), "{why}");
+}

@@ -177,7 +177,8 @@ impl LuaStrategy {
         // The position table changes only with the position.
         let mut prepared = Ok(());
         if loaded.position.as_ref() != Some(input.position) {
-            prepared = loaded.tables.position.update(input.position);
+            let position = &loaded.tables.position;
+            prepared = loaded.sandbox.call::<()>(position.setter(), position.args(input.position));
             loaded.position = Some(input.position.clone());
         }
         let bar = input.market.bar;
@@ -204,7 +205,7 @@ impl LuaStrategy {
                     ),
                 )
                 .map_err(|e| StrategyError::Script(e.to_string())),
-            Err(e) => Err(StrategyError::Script(format!("{}: {e}", self.file))),
+            Err(e) => Err(StrategyError::Script(e.to_string())),
         };
         let mut host = lua.app_data_mut::<HostData>().expect("set when the state was built");
         std::mem::swap(&mut host.indicators, input.indicators);

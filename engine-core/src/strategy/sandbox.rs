@@ -1,70 +1,116 @@
 //! The sandboxed Lua 5.4 state every strategy instance runs in.
 //!
 //! A [`Sandbox`] owns one Lua state with only the safe parts of the standard
-//! library (base without loaders, I/O and GC control; `string` without
-//! `dump`; `table`; `math`; `utf8`), read-only library tables and a protected
-//! string metatable, text-only chunks named after the strategy file, and
-//! per-call limits that Lua code cannot catch or escape: an instruction
-//! budget, a memory limit for the state and a wall-clock limit. The rules,
-//! the limits and what happens on each violation are described for strategy
-//! authors in `docs/lua-api.md` ("Sandbox").
+//! library (base without loaders, I/O, output and GC control; `string`
+//! without `dump`; `table`; `math`; `utf8`), read-only library tables, a
+//! protected string metatable and protected built-in globals, text-only
+//! chunks named after the strategy file, and per-call limits that Lua code
+//! cannot catch or escape: an instruction budget, a memory limit for the
+//! state and a wall-clock limit. The rules, the limits and what happens on
+//! each violation are described for strategy authors in `docs/lua-api.md`
+//! ("Sandbox"); this documents how they are enforced.
 //!
-//! # How the limits are enforced
+//! # Instruction budget
 //!
-//! * Every call (and the chunk run by [`Sandbox::load`]) runs as a coroutine
-//!   (one reused [`Thread`] per state). A count hook fires every
-//!   [`HOOK_INTERVAL`] VM instructions; once the call's instruction budget is
-//!   spent or its deadline has passed, the hook returns [`VmState::Yield`].
-//!   A yield from a hook is not an error, so `pcall` cannot catch it: the
-//!   coroutine is suspended and [`Sandbox::call`] reports
-//!   [`SandboxError::InstructionBudget`] or [`SandboxError::Timeout`].
-//!   Where Lua cannot yield (inside a C boundary such as a `table.sort`
-//!   comparator, a `__tostring` called by `tostring`, an error handler),
-//!   the next hook raises an error instead; `pcall`/`xpcall` in the sandbox
-//!   re-raise any error caught while the call is being aborted, so the error
-//!   travels to the top.
-//! * The memory limit is mlua's allocator limit ([`Lua::set_memory_limit`]):
-//!   an allocation past it fails with a Lua memory error. The state stays
-//!   consistent and usable afterwards.
-//! * The wall-clock deadline is read from the monotonic clock by the hook and
-//!   by the pattern matcher, at instruction granularity. Hooks do not run
-//!   inside C functions, so the library functions whose running time is not
-//!   bounded by their input are replaced: `string.find`/`match`/`gmatch`/
-//!   `gsub` use a Rust port of Lua 5.4's matcher that checks the deadline
-//!   every few thousand steps (a backtracking pattern can take exponential
-//!   time), `string.rep` returns at once when it would repeat an empty string,
-//!   `table.insert`/`remove` with a position and `table.move` run as Lua code
-//!   (their C loops are bounded only by a length a `__len` or a sparse table
-//!   can make arbitrarily large), and `table.concat`/`table.sort` take the C
-//!   path only for plain tables where the work is bounded by the memory
-//!   limit. Every remaining C function does work linear (sort: n log n, n at
-//!   most [`SORT_NATIVE_MAX`]) in data that fits under the memory limit.
+//! Every call (and the chunk run by [`Sandbox::load`]) runs on a coroutine
+//! whose body is `trampoline`. A count hook (`count_hook`, a C hook set
+//! with `lua_sethook`) fires every [`HOOK_INTERVAL`] VM instructions (more
+//! often when the state holds a lot of memory, see below). Once the call's
+//! budget is spent or its deadline has passed it raises an error, and raises
+//! it again every time it fires until the call is over. `pcall` and `xpcall`
+//! in the sandbox re-raise any error they catch while the call is being
+//! aborted (and skip `xpcall`'s message handler then, which Lua would run
+//! with hooks off), so `while true do pcall(function() while true do end
+//! end) end` stops; the trampoline catches the error inside the coroutine and
+//! [`Sandbox::call`] reports [`SandboxError::InstructionBudget`] or
+//! [`SandboxError::Timeout`] from its own accounting, whatever error object
+//! came out.
 //!
-//! There is no watchdog thread: a second thread could not interrupt a C call
+//! Why an error and not a yield (`VmState::Yield`, which `pcall` cannot
+//! catch at all): with mlua 0.11.6 a yield is unsound as soon as a
+//! to-be-closed variable is pending (`local x <close>`, or the closing value
+//! of a generic `for`). `Thread::resume` truncates the coroutine's stack with
+//! `lua_settop` when it returns, and in Lua 5.4 that runs the pending
+//! `__close` metamethods outside any protected call: an error there aborts
+//! the process (reproduced: SIGABRT). For the same reason mlua's own hook API
+//! is not used: a hook callback returning an error makes mlua truncate the
+//! running function's stack inside the hook, where hooks are off, so a
+//! looping `__close` runs forever (reproduced). The C hook raises a plain
+//! error, the trampoline closes pending variables in its protected call
+//! (metered), and a coroutine an error went through is replaced (Lua leaves
+//! its `allowhook` off when a hook's error escapes it).
+//!
+//! # Memory
+//!
+//! mlua's allocator limit ([`Lua::set_memory_limit`]): an allocation past it
+//! fails with a Lua memory error, reported as [`SandboxError::Memory`]. The
+//! state stays consistent and usable; memory still referenced by the
+//! strategy (a global) stays counted until it is dropped.
+//!
+//! # Wall clock
+//!
+//! The hook, the GC tick and the pattern matcher compare the (coarse)
+//! monotonic clock with the call's deadline. Hooks do not run inside C
+//! functions, so every library function whose running time is not bounded
+//! by the size of its data is replaced or guarded:
+//!
+//! * `string.find`, `match`, `gmatch`, `gsub` are C functions written in
+//!   Rust (`str_find_aux` and the functions after it) over a port of Lua
+//!   5.4's matcher that checks the deadline every few thousand steps (a
+//!   backtracking pattern such as `.-.-.-.-.-b` takes exponential time);
+//!   same results and error messages as Lua's, plain `find` in linear time.
+//! * `string.rep` copies by doubling and refuses results over the memory
+//!   limit at once (Lua's copies one repetition at a time, and repeats an
+//!   empty string `n` times without allocating).
+//! * `table.insert`/`table.remove` with a position and `table.move` run as
+//!   Lua code (their C loops run `#t` or `e - f` times, and a `__len` or a
+//!   sparse table makes `#t` arbitrarily large); `table.concat`,
+//!   `table.unpack` and `table.sort` stay in C only for plain tables, where
+//!   each step reads a stored element (not a walk along an `__index` chain
+//!   of up to 2000 tables), and `sort` only up to [`SORT_NATIVE_MAX`]
+//!   elements or with a Lua comparator.
+//! * `setmetatable` refuses `__gc`: finalizers run with hooks off.
+//!
+//! Every remaining C function and VM instruction does work linear (sort:
+//! n log n) in data that fits under the memory limit. Such an instruction
+//! can still cost milliseconds on a string of tens of megabytes, so the
+//! hook interval shrinks in proportion to the state's memory above
+//! `CHEAP_MEMORY` (2 MiB), re-evaluated by the hook and by a GC tick (a
+//! finalizer re-armed every collection cycle, which sees memory grow
+//! between two hooks). What remains is the length of one such call: at the
+//! default 64 MiB, measured (release build) up to 90 ms for
+//! `string.format("%q")` of 15 MB and 160 ms for a native sort of 32,768
+//! strings sharing a 1 KB prefix; loops of 30 MB concatenations or
+//! comparisons stop within 35 ms of a 100 ms deadline. The deadline is
+//! enforced with that granularity; a smaller memory limit makes it finer.
+//!
+//! There is no watchdog thread. A second thread could not interrupt a C call
 //! either (Lua offers nothing for that), and it could not arm the hook
-//! safely: mlua holds the state's lock for the whole `resume`, and calling
-//! `lua_sethook` without it from another thread is a data race on the
-//! running thread's hook fields and call-info list. Reading the clock in the
-//! hook gives the same precision without the race. A call stuck in C blocks
-//! only its own thread: every state has its own lock, nothing is shared
-//! between sandboxes.
+//! safely: mlua holds the state's lock for the whole `resume`, and
+//! `lua_sethook` from another thread, without that lock, races with the
+//! running thread on its hook fields and walks its call-info list while it
+//! changes. Reading the clock where the checks happen gives the same
+//! precision without a race. A call stuck in C would block only its own
+//! thread: every state has its own lock and nothing is shared between
+//! sandboxes.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mlua::{
-    ChunkMode, FromLuaMulti, Function, HookTriggers, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, Table, Thread,
-    ThreadStatus, Value, VmState,
-};
+use mlua::{ffi, ChunkMode, FromLuaMulti, Function, IntoLuaMulti, Lua, LuaOptions, StdLib, Table, Thread, Value};
 use serde::Deserialize;
 
 /// The count hook fires every this many VM instructions (or every
-/// `instructions` if the budget is smaller). The budget is therefore
-/// enforced in blocks of this size, and the deadline is checked at least
-/// this often.
+/// `instructions` if the budget is smaller; more often when the state holds
+/// more than 2 MiB). The deadline is checked at least this often, and the
+/// budget is counted in blocks of this size (a call runs at most
+/// `instructions` instructions, at least `instructions - HOOK_INTERVAL`).
 pub const HOOK_INTERVAL: u32 = 1000;
 
 /// Largest array `table.sort` sorts without a comparator in C. Larger
@@ -164,6 +210,25 @@ fn runtime_message(file: &str, line: Option<u32>, message: &str) -> String {
     }
 }
 
+/// Monotonic time in nanoseconds. On Linux the coarse clock (about 5 ns a
+/// read instead of about 30, resolution one scheduler tick, typically
+/// 4 ms): it is read at every call and every hook, and the wall-clock limit
+/// is meant in tens or hundreds of milliseconds.
+#[cfg(target_os = "linux")]
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC_COARSE exists on
+    // every Linux since 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn monotonic_ns() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    u64::try_from(EPOCH.get_or_init(std::time::Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 const ABORT_NONE: u8 = 0;
 const ABORT_BUDGET: u8 = 1;
 const ABORT_TIMEOUT: u8 = 2;
@@ -190,8 +255,9 @@ const MIN_INTERVAL: u32 = 16;
 /// re-armed each collection cycle) re-evaluates it when memory grows between
 /// hooks.
 struct Meter {
-    epoch: Instant,
     instructions: u64,
+    /// The state's memory limit (`string.rep` refuses larger results).
+    memory_bytes: usize,
     max_interval: u32,
     wall_clock_ns: u64,
     active: AtomicBool,
@@ -200,6 +266,8 @@ struct Meter {
     used: AtomicU64,
     /// The interval armed on the call coroutine.
     interval: AtomicU32,
+    /// The call coroutine.
+    coroutine: AtomicPtr<ffi::lua_State>,
     deadline_ns: AtomicU64,
     abort: AtomicU8,
     /// Line of the innermost strategy frame when the call's last error was
@@ -212,13 +280,14 @@ impl Meter {
     fn new(limits: &SandboxLimits) -> Meter {
         let max_interval = u32::try_from(limits.instructions).unwrap_or(u32::MAX).min(HOOK_INTERVAL);
         Meter {
-            epoch: Instant::now(),
             instructions: limits.instructions,
+            memory_bytes: limits.memory_bytes,
             max_interval,
             wall_clock_ns: u64::try_from(limits.wall_clock.as_nanos()).unwrap_or(u64::MAX),
             active: AtomicBool::new(false),
             used: AtomicU64::new(0),
             interval: AtomicU32::new(max_interval),
+            coroutine: AtomicPtr::new(std::ptr::null_mut()),
             deadline_ns: AtomicU64::new(u64::MAX),
             abort: AtomicU8::new(ABORT_NONE),
             error_line: AtomicU32::new(0),
@@ -226,7 +295,7 @@ impl Meter {
     }
 
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        monotonic_ns()
     }
 
     fn begin(&self) {
@@ -277,18 +346,23 @@ impl Meter {
         u32::try_from(left).map_or(interval, |left| interval.min(left))
     }
 
-    /// Arms the hook on the running Lua thread (`lua.state()`), which must
-    /// be the call coroutine.
-    fn arm(self: &Arc<Self>, lua: &Lua, interval: u32) -> mlua::Result<()> {
+    /// Arms the count hook on `state` (the call coroutine).
+    ///
+    /// # Safety
+    /// `state` must be a live thread of the sandbox's Lua state, on the
+    /// thread that runs it.
+    unsafe fn arm(&self, state: *mut ffi::lua_State, interval: u32) {
         self.interval.store(interval, Relaxed);
-        let meter = self.clone();
-        lua.set_global_hook(HookTriggers::new().every_nth_instruction(interval), move |lua, _| meter.on_hook(lua))
+        ffi::lua_sethook(state, Some(count_hook), ffi::LUA_MASKCOUNT, interval.min(i32::MAX as u32) as c_int);
     }
 
-    /// The count hook, on the call coroutine.
-    fn on_hook(self: &Arc<Self>, lua: &Lua) -> mlua::Result<VmState> {
+    /// The count hook's decision: `true` to abort the call.
+    ///
+    /// # Safety
+    /// Called by [`count_hook`] with the hooked thread.
+    unsafe fn on_count(&self, state: *mut ffi::lua_State) -> bool {
         if !self.active.load(Relaxed) {
-            return Ok(VmState::Continue);
+            return false;
         }
         if self.abort.load(Relaxed) == ABORT_NONE {
             let interval = self.interval.load(Relaxed);
@@ -299,35 +373,27 @@ impl Meter {
             } else if self.now_ns() >= self.deadline_ns.load(Relaxed) {
                 self.abort.store(ABORT_TIMEOUT, Relaxed);
             } else {
-                let want = self.interval_for(lua.used_memory(), used);
+                let kbytes = ffi::lua_gc(state, ffi::LUA_GCCOUNT).max(0) as usize;
+                let want = self.interval_for(kbytes * 1024, used);
                 if want != interval {
-                    self.arm(lua, want)?;
+                    self.arm(state, want);
                 }
-                return Ok(VmState::Continue);
+                return false;
             }
         }
         // Raised again every time the hook fires until the call is over; the
         // sandbox's pcall/xpcall re-raise it (see the module docs).
-        Err(mlua::Error::runtime("call aborted by the sandbox"))
+        true
     }
 
     /// Called by the GC sentinel's finalizer once per collection cycle (with
     /// hooks disabled). If the call coroutine is running, checks the
     /// deadline and shrinks the hook interval if memory grew; re-arming
     /// restarts the count, so the interval in progress is charged whole.
-    fn gc_tick(self: &Arc<Self>, lua: &Lua, coroutine: usize) -> mlua::Result<()> {
-        if std::env::var_os("SBDEBUG").is_some() {
-            eprintln!(
-                "gc_tick active={} cur={:x} co={:x} mem={} int={}",
-                self.active.load(Relaxed),
-                lua.current_thread().to_pointer() as usize,
-                coroutine,
-                lua.used_memory(),
-                self.interval.load(Relaxed)
-            );
-        }
-        if !self.active.load(Relaxed) || lua.current_thread().to_pointer() as usize != coroutine {
-            return Ok(());
+    fn gc_tick(&self, lua: &Lua) {
+        let coroutine = self.coroutine.load(Relaxed);
+        if !self.active.load(Relaxed) || lua.current_thread().to_pointer() != coroutine as *const c_void {
+            return;
         }
         let current = self.interval.load(Relaxed);
         let want = if self.deadline_passed() {
@@ -338,10 +404,80 @@ impl Meter {
         };
         if want < current {
             self.used.store(self.used.load(Relaxed).saturating_add(u64::from(current)), Relaxed);
-            self.arm(lua, want)?;
+            // SAFETY: `coroutine` is the running thread (checked above).
+            unsafe { self.arm(coroutine, want) };
         }
-        Ok(())
     }
+}
+
+/// Registry key (its address) of the light userdata pointing to the state's
+/// [`Meter`].
+static METER_KEY: u8 = 0;
+
+fn meter_key() -> *const c_void {
+    &METER_KEY as *const u8 as *const c_void
+}
+
+/// The count hook, installed with `lua_sethook` on the call coroutine.
+///
+/// mlua's hooks are not used: when a hook callback returns an error, mlua
+/// truncates the running Lua function's stack (`lua_settop`) before raising
+/// it, which in Lua 5.4 runs pending `__close` metamethods inside the hook,
+/// where hooks are off: `local x <close> = ...` with a looping `__close`
+/// would run forever. This hook raises its error like any C hook, with the
+/// stack untouched.
+unsafe extern "C-unwind" fn count_hook(state: *mut ffi::lua_State, _ar: *mut ffi::lua_Debug) {
+    ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, meter_key());
+    let meter = ffi::lua_touserdata(state, -1) as *const Meter;
+    ffi::lua_pop(state, 1);
+    if meter.is_null() {
+        return;
+    }
+    // SAFETY: the registry entry points into the `Arc<Meter>` that the Lua
+    // state itself keeps alive (captured by the GC tick callback), and
+    // `Sandbox::drop` clears it.
+    let abort = std::panic::catch_unwind(AssertUnwindSafe(|| (*meter).on_count(state))).unwrap_or(true);
+    if abort {
+        // Nothing with a destructor is alive in this frame: `lua_error`
+        // longjmps out of it.
+        ffi::lua_pushstring(state, c"call aborted by the sandbox".as_ptr());
+        ffi::lua_error(state);
+    }
+}
+
+/// The body of the call coroutine, a C closure (upvalue 1: the message
+/// handler that records the error line). Called with the function and its
+/// arguments, it calls the function in protected mode, so that an error is
+/// caught inside the coroutine, where pending to-be-closed variables are
+/// closed by the protected call (metered, like any Lua code). mlua must
+/// never see an error leave the coroutine with variables still open: it
+/// truncates the coroutine's stack after `resume`, which in Lua 5.4 would
+/// run their `__close` outside any protected call. The error is then raised
+/// again from this frame, where nothing is left to close; an error object
+/// that is a table is first turned into a string (its `__tostring` runs
+/// here, metered, and in protected mode).
+unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
+    let nargs = ffi::lua_gettop(state) - 1;
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(state, 1);
+    if ffi::lua_pcall(state, nargs, ffi::LUA_MULTRET, 1) == ffi::LUA_OK {
+        return ffi::lua_gettop(state) - 1;
+    }
+    if ffi::lua_type(state, -1) == ffi::LUA_TTABLE {
+        ffi::lua_pushcfunction(state, describe_error);
+        ffi::lua_insert(state, -2);
+        if ffi::lua_pcall(state, 1, 1, 0) != ffi::LUA_OK || ffi::lua_type(state, -1) != ffi::LUA_TSTRING {
+            ffi::lua_pop(state, 1);
+            ffi::lua_pushstring(state, c"(error object is a table value)".as_ptr());
+        }
+    }
+    ffi::lua_error(state)
+}
+
+/// `tostring` of argument 1 (for [`trampoline`]).
+unsafe extern "C-unwind" fn describe_error(state: *mut ffi::lua_State) -> c_int {
+    ffi::luaL_tolstring(state, 1, std::ptr::null_mut());
+    1
 }
 
 /// One strategy's Lua state with its limits. See the module documentation.
@@ -353,11 +489,13 @@ pub struct Sandbox {
     file: String,
     limits: SandboxLimits,
     meter: Arc<Meter>,
-    /// The coroutine every call runs in, reset between calls.
-    thread: Thread,
-    /// The coroutine's body: calls the function under a protected call (see
-    /// the prelude) so that an error never leaves the coroutine with
-    /// to-be-closed variables still open.
+    /// The coroutine calls run in: reset between calls, replaced after an
+    /// error.
+    thread: RefCell<Thread>,
+    /// The coroutine has to be replaced (an error went through it) and the
+    /// replacement failed for lack of memory: retried before the next call.
+    thread_spent: Cell<bool>,
+    /// The coroutine's body, see [`trampoline`].
     trampoline: Function,
     /// `on` while the GC tick may call into Rust (see the prelude).
     gc_switch: Table,
@@ -373,9 +511,33 @@ impl std::fmt::Debug for Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         // Closing the state runs the GC sentinel's finalizer, which must not
-        // call back into Rust then.
+        // call back into Rust then; and the hook must not find the meter.
         let _ = self.gc_switch.raw_set("on", false);
+        // SAFETY: plain registry write on the main thread.
+        let _ = unsafe {
+            self.lua.exec_raw::<()>((), |state| {
+                ffi::lua_pushnil(state);
+                ffi::lua_rawsetp(state, ffi::LUA_REGISTRYINDEX, meter_key());
+            })
+        };
     }
+}
+
+/// Installs the count hook on a new call coroutine and makes it the one the
+/// meter follows.
+fn hook_coroutine(lua: &Lua, meter: &Meter, thread: &Thread) -> mlua::Result<()> {
+    let mut co: *mut ffi::lua_State = std::ptr::null_mut();
+    // SAFETY: reads the thread's `lua_State` from the stack; the hook is set
+    // from the thread that owns the state, before the coroutine runs.
+    unsafe {
+        lua.exec_raw::<()>(thread, |state| co = ffi::lua_tothread(state, -1))?;
+        if co.is_null() {
+            return Err(mlua::Error::runtime("not a thread"));
+        }
+        meter.arm(co, meter.interval.load(Relaxed));
+    }
+    meter.coroutine.store(co, Relaxed);
+    Ok(())
 }
 
 impl Sandbox {
@@ -394,22 +556,40 @@ impl Sandbox {
         let meter = Arc::new(Meter::new(&limits));
         let file = file_name.to_string();
         let (thread, trampoline, gc_switch) = (|| -> mlua::Result<(Thread, Function, Table)> {
-            // Armed on the main thread first, so that the coroutine created
-            // next inherits the hook; the main thread runs no Lua code during
-            // a call and is unhooked again below.
-            meter.arm(&lua, meter.max_interval)?;
-            let placeholder = lua.load("").set_name("=[sandbox]").into_function()?;
-            let thread = lua.create_thread(placeholder)?;
-            lua.remove_hook();
-            let (trampoline, gc_switch) = install_prelude(&lua, &meter, &file, &thread, limits.memory_bytes)?;
+            let (trampoline, gc_switch) = install_prelude(&lua, &meter, &file)?;
+            // SAFETY: the pointer stays valid as long as the state: the GC
+            // tick callback installed above holds an `Arc` of the meter.
+            unsafe {
+                let ptr = Arc::as_ptr(&meter) as *mut c_void;
+                lua.exec_raw::<()>((), |state| {
+                    ffi::lua_pushlightuserdata(state, ptr);
+                    ffi::lua_rawsetp(state, ffi::LUA_REGISTRYINDEX, meter_key());
+                })?;
+            }
+            let thread = lua.create_thread(trampoline.clone())?;
+            hook_coroutine(&lua, &meter, &thread)?;
             Ok((thread, trampoline, gc_switch))
         })()
         .map_err(|e| setup(root_message(&e)))?;
-        Ok(Sandbox { lua, file, limits, meter, thread, trampoline, gc_switch, _not_sync: PhantomData })
+        Ok(Sandbox {
+            lua,
+            file,
+            limits,
+            meter,
+            thread: RefCell::new(thread),
+            thread_spent: Cell::new(false),
+            trampoline,
+            gc_switch,
+            _not_sync: PhantomData,
+        })
     }
 
     /// The Lua state, for registering the strategy API. Lua code the host
-    /// runs directly (not through [`Sandbox::call`]) is not metered.
+    /// runs directly, not through [`Sandbox::call`], is not metered: that
+    /// includes metamethods of values the strategy returns, so read returned
+    /// tables with raw accessors (`Table::raw_get`). Host functions that call
+    /// back into Lua must pass errors on, not swallow them (an aborted call
+    /// raises an error at every hook until it is over).
     pub fn lua(&self) -> &Lua {
         &self.lua
     }
@@ -462,19 +642,23 @@ impl Sandbox {
         if self.meter.active.load(Relaxed) {
             return Err(self.runtime(None, "Sandbox::call re-entered while a call is running".to_string()));
         }
+        if self.thread_spent.get() {
+            self.replace_thread()
+                .map_err(|_| SandboxError::Memory { file: self.file.clone(), limit: self.limits.memory_bytes })?;
+        }
         self.meter.begin();
-        let mut outcome = match self.thread.reset(self.trampoline.clone()) {
-            Ok(()) => self.thread.resume::<R>((function, args)),
+        let thread = self.thread.borrow();
+        let outcome = match thread.reset(self.trampoline.clone()) {
+            Ok(()) => thread.resume::<R>((function, args)),
             Err(e) => Err(e),
         };
-        if self.thread.status() != ThreadStatus::Finished {
-            // The trampoline re-raised an error after its protected call had
-            // closed everything; the reset only rewinds the stack. If even
-            // the reset failed, the next call resets again.
-            let _ = self.thread.reset(self.trampoline.clone());
-            if outcome.is_ok() {
-                outcome = Err(mlua::Error::runtime("the call yielded, which strategies cannot do"));
-            }
+        drop(thread);
+        // Nothing in the sandbox can yield (no coroutine library, hooks raise
+        // errors), so `Ok` means the trampoline returned. After an error the
+        // coroutine is replaced.
+        if outcome.is_err() {
+            self.thread_spent.set(true);
+            let _ = self.replace_thread();
         }
         let abort = self.meter.abort.load(Relaxed);
         let error_line = self.meter.error_line.load(Relaxed);
@@ -486,6 +670,22 @@ impl Sandbox {
             ABORT_TIMEOUT => Err(SandboxError::Timeout { file: self.file.clone(), limit: self.limits.wall_clock }),
             _ => outcome.map_err(|e| self.classify(e, error_line)),
         }
+    }
+
+    /// A fresh call coroutine (it inherits the hook).
+    fn replace_thread(&self) -> mlua::Result<()> {
+        let thread = match self.lua.create_thread(self.trampoline.clone()) {
+            Ok(thread) => thread,
+            Err(_) => {
+                // Garbage from the failed call may still fill the state.
+                self.lua.gc_collect()?;
+                self.lua.create_thread(self.trampoline.clone())?
+            }
+        };
+        hook_coroutine(&self.lua, &self.meter, &thread)?;
+        *self.thread.borrow_mut() = thread;
+        self.thread_spent.set(false);
+        Ok(())
     }
 
     fn runtime(&self, line: Option<u32>, message: String) -> SandboxError {
@@ -593,10 +793,11 @@ fn traceback_line(shown: &str, traceback: &str) -> Option<u32> {
 }
 
 // ---------------------------------------------------------------------------
-// The prelude: trims the globals, wraps the library functions and protects
-// the shared tables. Trusted code, run once before the hook is set; loaded
-// from stripped bytecode so that its frames carry no line information (an
-// error raised in it shows no position, like one raised in C).
+// The prelude: trims the globals, wraps library functions and protects the
+// shared tables. Trusted code, run once before the hook is set; loaded from
+// stripped bytecode so that its frames carry no line information (an error
+// raised in it shows no position, like one raised in C). Its errors about
+// arguments are raised at level 2 (3 from a helper), the strategy's line.
 // ---------------------------------------------------------------------------
 
 const PRELUDE: &str = r##"
@@ -606,91 +807,51 @@ local type, select, error, next, tonumber, tostring = type, select, error, next,
 local getmetatable, setmetatable, rawget, rawset, rawlen = getmetatable, setmetatable, rawget, rawset, rawlen
 local pcall, xpcall = pcall, xpcall
 local string, table, math, utf8 = string, table, math, utf8
-local sub = string.sub
 local raw_concat, raw_sort, raw_insert, raw_remove = table.concat, table.sort, table.insert, table.remove
+local raw_unpack = table.unpack
 local tointeger, ult, maxinteger = math.tointeger, math.ult, math.maxinteger
 local aborted, is_lua_function = R.aborted, R.is_lua_function
-local R_find, R_match, R_gmatch, R_gsub, R_scan, R_rep = R.find, R.match, R.gmatch, R.gsub, R.scan, R.rep
-
--- Results of a Rust helper: (true, ...) or (false, message). Always
--- tail-called, so level 2 is the strategy code that called the wrapper.
-local function ret(ok, ...)
-  if ok then return ... end
-  error((...), 2)
-end
 
 ---------------------------------------------------------------- pcall/xpcall
--- Once the sandbox aborts a call (budget or deadline) where Lua cannot
--- yield, it raises an error; a pcall must not swallow it.
+-- Once the sandbox aborts a call (budget or deadline) its hook raises an
+-- error every time it fires; a pcall must not swallow it.
 local function pass(ok, ...)
   if not ok and aborted() then error((...), 0) end
   return ok, ...
 end
 local function safe_pcall(f, ...) return pass(pcall(f, ...)) end
-local function safe_xpcall(f, msgh, ...) return pass(xpcall(f, msgh, ...)) end
+-- A message handler runs before the stack unwinds; for the sandbox's own
+-- error it would run with hooks off (Lua disables them while a hook runs,
+-- and the error is raised from the hook), so it is skipped then.
+local function safe_xpcall(f, msgh, ...)
+  local function handler(e)
+    if aborted() then return e end
+    return msgh(e)
+  end
+  return pass(xpcall(f, handler, ...))
+end
 
 ---------------------------------------------------------------- setmetatable
 -- Finalizers run with hooks disabled (lgc.c, GCTM), outside any budget:
 -- an object with __gc could loop forever during a collection. Lua marks an
 -- object for finalization only if its metatable has __gc when set.
 local function safe_setmetatable(t, mt)
-  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
-    error("__gc metamethods are not allowed in the sandbox", 2)
+  if type(t) ~= "table" then
+    error("bad argument #1 to 'setmetatable' (table expected, got " .. type(t) .. ")", 2)
+  end
+  local tm = type(mt)
+  if tm == "table" then
+    if rawget(mt, "__gc") ~= nil then error("__gc metamethods are not allowed in the sandbox", 2) end
+  elseif tm ~= "nil" then
+    error("bad argument #2 to 'setmetatable' (nil or table expected)", 2)
   end
   return setmetatable(t, mt)
 end
 
 ---------------------------------------------------------------- string
-string.find = function(...) return ret(R_find(...)) end
-string.match = function(...) return ret(R_match(...)) end
-string.gmatch = function(...)
-  local ok, iter = R_gmatch(...)
-  if not ok then error(iter, 2) end
-  return function() return ret(iter()) end
-end
-
-local function gsub_value(repl, is_fn, ok, st, e, ...)
-  if not ok then return false, st end
-  if st == nil then return nil end
-  if is_fn then return st, e, (repl(...)) end
-  return st, e, repl[(...)]
-end
-
--- Function and table replacements are called from Lua (so they stay
--- yieldable and metered); the Rust side only finds the matches.
-string.gsub = function(...)
-  local ok, subj, pat, max_n, anchor = R_gsub(...)
-  if ok == true then return subj, pat end
-  if not ok then error(subj, 2) end
-  local repl = select(3, ...)
-  local is_fn = type(repl) == "function"
-  local parts, np, pos, last, n = {}, 0, 1, -1, 0
-  while n < max_n do
-    local st, e, v = gsub_value(repl, is_fn, R_scan(subj, pat, pos, last))
-    if st == false then error(e, 2) end
-    if st == nil then break end
-    n = n + 1
-    if st > pos then np = np + 1; parts[np] = sub(subj, pos, st - 1) end
-    if not v then
-      v = sub(subj, st, e)
-    elseif type(v) ~= "string" and type(v) ~= "number" then
-      error("invalid replacement value (a " .. type(v) .. ")", 2)
-    end
-    np = np + 1; parts[np] = v
-    pos, last = e + 1, e
-    if anchor then break end
-  end
-  np = np + 1; parts[np] = sub(subj, pos)
-  return raw_concat(parts, "", 1, np), n
-end
-
--- lstrlib's rep copies one repetition at a time: repeating a short string
--- to tens of megabytes takes a long time in one C call (and an empty string
--- with an empty separator loops n times without allocating). The Rust
--- version copies by doubling and refuses results over the memory limit.
-string.rep = function(...) return ret(R_rep(...)) end
-
--- Bytecode could not be loaded anyway (no `load`, text-only chunks).
+-- find, match, gmatch, gsub and rep are already the host's (see
+-- `str_find_aux` and the functions after it). dump goes: bytecode could not
+-- be loaded anyway (no `load`, text-only chunks).
 string.dump = nil
 
 ---------------------------------------------------------------- table
@@ -731,7 +892,10 @@ local function insert_at(t, ...)
   t[pos] = v
 end
 table.insert = function(t, ...)
-  if select("#", ...) == 1 then return raw_insert(t, ...) end
+  if select("#", ...) == 1 then
+    if type(t) ~= "table" then checktab(t, 1, "insert") end
+    return raw_insert(t, ...)
+  end
   return insert_at(t, ...)
 end
 
@@ -748,7 +912,10 @@ local function remove_at(t, pos)
   return v
 end
 table.remove = function(t, pos)
-  if pos == nil then return raw_remove(t) end
+  if pos == nil then
+    if type(t) ~= "table" then checktab(t, 1, "remove") end
+    return raw_remove(t)
+  end
   return remove_at(t, pos)
 end
 
@@ -803,20 +970,38 @@ table.concat = function(t, sep, i, j)
   return concat_slow(t, sep, i, j)
 end
 
+-- C reads up to a million elements (the stack's limit); through an __index
+-- chain of tables each read can walk 2000 of them. With a metatable the
+-- elements are read here, metered.
+table.unpack = function(t, i, j)
+  if type(t) == "table" and getmetatable(t) == nil then return raw_unpack(t, i, j) end
+  if i == nil then i = 1 else i = checkint(i, 2, "unpack") end
+  if j == nil then j = getn(t) else j = checkint(j, 3, "unpack") end
+  local copy, n = {}, 0
+  for k = i, j do
+    n = n + 1
+    copy[n] = t[k]
+  end
+  return raw_unpack(copy, 1, n)
+end
+
 -- C sorts without running Lua code only with no comparator (or a C one):
 -- allowed for plain arrays up to SORT_NATIVE_MAX elements (any comparator
 -- up to SORT_SMALL). Otherwise every comparison goes through a Lua
 -- function, so the hook keeps counting.
 local function lt(a, b) return a < b end
 table.sort = function(t, comp)
-  if type(t) == "table" and getmetatable(t) == nil then
+  if comp ~= nil and type(comp) ~= "function" then
+    error("bad argument #2 to 'sort' (function expected, got " .. type(comp) .. ")", 2)
+  end
+  if type(t) ~= "table" then
+    checktab(t, 1, "sort")
+  elseif getmetatable(t) == nil then
     local n = rawlen(t)
     if n <= SORT_SMALL or (comp == nil and n <= SORT_NATIVE_MAX) then return raw_sort(t, comp) end
   end
   if comp == nil then
     comp = lt
-  elseif type(comp) ~= "function" then
-    error("bad argument #2 to 'sort' (function expected, got " .. type(comp) .. ")", 2)
   elseif not is_lua_function(comp) then
     local c = comp
     comp = function(a, b) return c(a, b) end
@@ -906,198 +1091,127 @@ setmetatable(G, {
   end,
   __metatable = "protected globals",
 })
-
----------------------------------------------------------------- trampoline
--- The body of the call coroutine. Errors are caught inside the coroutine,
--- so that pending to-be-closed variables are closed by the protected call
--- (metered, like any Lua code); the error is then re-raised from a frame
--- with nothing left to close. An error object that is a table is turned
--- into a string here, where its __tostring is metered.
-local on_error = R.on_error
-local function settle(ok, ...)
-  if ok then return ... end
-  local e = ...
-  if type(e) == "table" then
-    local fine, s = pcall(tostring, e)
-    if fine and type(s) == "string" then e = s else e = "(error object is a table value)" end
-  end
-  error(e, 0)
-end
-return function(f, ...) return settle(xpcall(f, on_error, ...)) end
 "##;
 
 /// Installs the Rust helpers and runs the prelude.
-fn install_prelude(
-    lua: &Lua,
-    meter: &Arc<Meter>,
-    file: &str,
-    coroutine: &Thread,
-    memory_bytes: usize,
-) -> mlua::Result<(Function, Table)> {
+fn install_prelude(lua: &Lua, meter: &Arc<Meter>, file: &str) -> mlua::Result<(Function, Table)> {
     let helpers = lua.create_table()?;
     let gc_switch = lua.create_table()?;
     gc_switch.raw_set("on", true)?;
     lua.set_named_registry_value("engine_core.sandbox.gc_switch", &gc_switch)?;
     helpers.set("gc_switch", gc_switch.clone())?;
-    // The coroutine's identity (its lua_State address), not a handle to it.
-    let (m, co) = (meter.clone(), coroutine.to_pointer() as usize);
+    let m = meter.clone();
     // Errors are dropped: a finalizer cannot report them anyway.
-    helpers.set("gc_tick", lua.create_function(move |lua, ()| Ok(m.gc_tick(lua, co).is_ok()))?)?;
+    helpers.set(
+        "gc_tick",
+        lua.create_function(move |lua, ()| {
+            m.gc_tick(lua);
+            Ok(())
+        })?,
+    )?;
     let m = meter.clone();
     helpers.set("aborted", lua.create_function(move |_, ()| Ok(m.aborting()))?)?;
     // The trampoline's message handler: records the innermost line of the
     // strategy file on the stack when an error is raised.
     let (m, chunk) = (meter.clone(), format!("@{file}"));
-    helpers.set(
-        "on_error",
-        lua.create_function(move |lua, e: Value| {
-            let line = (1..200)
-                .map_while(|level| {
-                    lua.inspect_stack(level, |d| {
-                        (d.source().source.as_deref() == Some(chunk.as_str())).then(|| d.current_line()).flatten()
-                    })
+    let on_error = lua.create_function(move |lua, e: Value| {
+        let line = (1..200)
+            .map_while(|level| {
+                lua.inspect_stack(level, |d| {
+                    (d.source().source.as_deref() == Some(chunk.as_str())).then(|| d.current_line()).flatten()
                 })
-                .find_map(|line| line);
-            m.error_line.store(line.and_then(|l| u32::try_from(l).ok()).unwrap_or(0), Relaxed);
-            Ok(e)
-        })?,
-    )?;
+            })
+            .find_map(|line| line);
+        m.error_line.store(line.and_then(|l| u32::try_from(l).ok()).unwrap_or(0), Relaxed);
+        Ok(e)
+    })?;
     helpers.set("is_lua_function", lua.create_function(|_, f: Function| Ok(f.info().what != "C"))?)?;
-    let ctx = LibCtx { meter: meter.clone(), max_bytes: memory_bytes };
-    let c = ctx.clone();
-    helpers.set(
-        "find",
-        lua.create_function(move |lua, args: MultiValue| finish(lua, str_find_aux(lua, &args, true, &c)))?,
-    )?;
-    let c = ctx.clone();
-    helpers.set(
-        "match",
-        lua.create_function(move |lua, args: MultiValue| finish(lua, str_find_aux(lua, &args, false, &c)))?,
-    )?;
-    let c = ctx.clone();
-    helpers
-        .set("gmatch", lua.create_function(move |lua, args: MultiValue| finish(lua, str_gmatch(lua, &args, &c)))?)?;
-    let c = ctx.clone();
-    helpers.set("gsub", lua.create_function(move |lua, args: MultiValue| str_gsub(lua, &args, &c))?)?;
-    let c = ctx.clone();
-    helpers.set("rep", lua.create_function(move |lua, args: MultiValue| finish(lua, str_rep(lua, &args, &c)))?)?;
-    let c = ctx;
-    helpers.set("scan", lua.create_function(move |lua, args: MultiValue| finish(lua, str_scan(lua, &args, &c)))?)?;
+    install_string_functions(lua)?;
 
     // Compile, strip the debug information, load the stripped bytecode.
     let bytecode = lua.load(PRELUDE).set_name("=[sandbox]").into_function()?.dump(true);
     let prelude = lua.load(bytecode).set_name("=[sandbox]").set_mode(ChunkMode::Binary).into_function()?;
-    let trampoline = prelude.call::<Function>((helpers, SORT_NATIVE_MAX, SORT_SMALL))?;
+    prelude.call::<()>((helpers, SORT_NATIVE_MAX, SORT_SMALL))?;
+    // SAFETY: `exec_raw` passes `on_error` as argument 1 of a protected
+    // call; it becomes the closure's upvalue and the closure its result.
+    let trampoline =
+        unsafe { lua.exec_raw::<Function>(on_error, |state| ffi::lua_pushcclosure(state, trampoline, 1))? };
     Ok((trampoline, gc_switch))
 }
 
 // ---------------------------------------------------------------------------
-// string.find / match / gmatch / gsub on a Rust port of Lua 5.4's matcher
-// (lstrlib.c), checking the call's deadline as it goes. Argument handling
-// and results follow lstrlib.c; errors are returned as (false, message) and
-// raised by the prelude wrappers at the caller's line.
+// string.find / match / gmatch / gsub / rep as C functions (Rust over the raw
+// Lua API), ported from Lua 5.4.8's lstrlib.c: same arguments, results and
+// error messages (raised at the caller's line, with lauxlib's argument
+// errors), with three differences: the matcher checks the call's deadline
+// every few thousand steps, a plain `find` uses a linear-time search, and
+// `rep` copies by doubling and refuses results over the memory limit.
+//
+// Discipline for the raw API: Lua raises errors with longjmp, so no Rust
+// value with a destructor may be alive when a Lua API function that can
+// raise (argument checks, pushes, calls) runs. These functions hold only
+// slices into Lua strings kept on the stack, integers and a `MatchState`
+// (no destructor).
 // ---------------------------------------------------------------------------
 
-#[derive(Clone)]
-struct LibCtx {
-    meter: Arc<Meter>,
-    /// No string built here may exceed the state's memory limit (checked
-    /// before the bytes are copied into Lua, where the limit applies).
-    max_bytes: usize,
+const SPECIALS: &[u8] = b"^$*+?.([%-";
+
+/// `MAXSIZE` of lstrlib.c: string sizes must fit in an `int`.
+const MAX_STRING_SIZE: usize = i32::MAX as usize;
+
+/// The meter of the state running `state`, if the sandbox is alive.
+unsafe fn state_meter(state: *mut ffi::lua_State) -> *const Meter {
+    ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, meter_key());
+    let meter = ffi::lua_touserdata(state, -1) as *const Meter;
+    ffi::lua_pop(state, 1);
+    meter
 }
 
-enum Fail {
-    /// A Lua error message, raised at the caller's line.
-    Lua(String),
-    /// The call's deadline passed while matching.
-    Timeout,
-    /// An mlua error (memory): propagated as is.
-    Mlua(mlua::Error),
+/// Whether the running call is past its deadline (false outside calls).
+fn past_deadline(meter: *const Meter) -> bool {
+    // SAFETY: see `count_hook`: the pointer is valid while the state lives.
+    !meter.is_null() && unsafe { (*meter).deadline_passed() }
 }
 
-impl From<mlua::Error> for Fail {
-    fn from(e: mlua::Error) -> Fail {
-        Fail::Mlua(e)
-    }
+/// `luaL_checklstring` as a slice, valid while the argument stays on the
+/// stack.
+unsafe fn check_bytes<'a>(state: *mut ffi::lua_State, arg: c_int) -> &'a [u8] {
+    let mut len = 0usize;
+    let ptr = ffi::luaL_checklstring(state, arg, &mut len);
+    std::slice::from_raw_parts(ptr as *const u8, len)
 }
 
-impl From<pattern::MatchError> for Fail {
-    fn from(e: pattern::MatchError) -> Fail {
-        match e {
-            pattern::MatchError::Pattern(msg) => Fail::Lua(msg),
-            pattern::MatchError::Timeout => Fail::Timeout,
+unsafe fn push_bytes(state: *mut ffi::lua_State, bytes: &[u8]) {
+    ffi::lua_pushlstring(state, bytes.as_ptr() as *const c_char, bytes.len());
+}
+
+fn lua_int(n: usize) -> ffi::lua_Integer {
+    ffi::lua_Integer::try_from(n).unwrap_or(ffi::lua_Integer::MAX)
+}
+
+/// Raises `msg` with the position of the calling Lua code (`luaL_error`).
+unsafe fn raise(state: *mut ffi::lua_State, msg: &'static CStr) -> ! {
+    ffi::luaL_where(state, 1);
+    ffi::lua_pushstring(state, msg.as_ptr());
+    ffi::lua_concat(state, 2);
+    ffi::lua_error(state)
+}
+
+unsafe fn raise_match(state: *mut ffi::lua_State, err: pattern::MatchError) -> ! {
+    match err {
+        pattern::MatchError::Pattern(msg) => raise(state, msg),
+        pattern::MatchError::InvalidCapture(n) => {
+            ffi::luaL_where(state, 1);
+            ffi::lua_pushfstring(state, c"invalid capture index %%%d".as_ptr(), n as c_int);
+            ffi::lua_concat(state, 2);
+            ffi::lua_error(state)
         }
+        pattern::MatchError::Timeout => raise(state, c"wall-clock limit exceeded"),
     }
-}
-
-type LibResult<T> = Result<T, Fail>;
-
-fn finish(lua: &Lua, result: LibResult<MultiValue>) -> mlua::Result<MultiValue> {
-    match result {
-        Ok(mut values) => {
-            values.push_front(Value::Boolean(true));
-            Ok(values)
-        }
-        Err(Fail::Lua(msg)) => {
-            Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::String(lua.create_string(msg)?)]))
-        }
-        Err(Fail::Timeout) => Ok(MultiValue::from_vec(vec![
-            Value::Boolean(false),
-            Value::String(lua.create_string("wall-clock limit exceeded")?),
-        ])),
-        Err(Fail::Mlua(e)) => Err(e),
-    }
-}
-
-fn type_name(v: Option<&Value>) -> &'static str {
-    match v {
-        None => "no value",
-        Some(Value::Integer(_) | Value::Number(_)) => "number",
-        Some(Value::LightUserData(_)) => "light userdata",
-        Some(v) => v.type_name(),
-    }
-}
-
-fn arg_error(i: usize, fname: &str, msg: &str) -> Fail {
-    Fail::Lua(format!("bad argument #{} to '{fname}' ({msg})", i + 1))
-}
-
-/// `luaL_checklstring`: a string, or a number converted to one.
-fn check_string(lua: &Lua, args: &MultiValue, i: usize, fname: &str) -> LibResult<mlua::String> {
-    match args.get(i) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(v @ (Value::Integer(_) | Value::Number(_))) => match lua.coerce_string(v.clone())? {
-            Some(s) => Ok(s),
-            None => Err(arg_error(i, fname, "string expected, got number")),
-        },
-        other => Err(arg_error(i, fname, &format!("string expected, got {}", type_name(other)))),
-    }
-}
-
-/// `luaL_optinteger`.
-fn opt_integer(lua: &Lua, args: &MultiValue, i: usize, fname: &str, default: i64) -> LibResult<i64> {
-    match args.get(i) {
-        None | Some(Value::Nil) => Ok(default),
-        Some(Value::Integer(n)) => Ok(*n),
-        Some(v) => match lua.coerce_integer(v.clone())? {
-            Some(n) => Ok(n),
-            None => {
-                if lua.coerce_number(v.clone())?.is_some() {
-                    Err(arg_error(i, fname, "number has no integer representation"))
-                } else {
-                    Err(arg_error(i, fname, &format!("number expected, got {}", type_name(Some(v)))))
-                }
-            }
-        },
-    }
-}
-
-fn truthy(v: Option<&Value>) -> bool {
-    !matches!(v, None | Some(Value::Nil) | Some(Value::Boolean(false)))
 }
 
 /// `posrelatI`: a 1-based start position, negative from the end, clipped to 1.
-fn posrelat_i(pos: i64, len: usize) -> usize {
+fn posrelat_i(pos: ffi::lua_Integer, len: usize) -> usize {
     if pos > 0 {
         usize::try_from(pos).unwrap_or(usize::MAX)
     } else if pos == 0 || pos.unsigned_abs() > len as u64 {
@@ -1107,313 +1221,326 @@ fn posrelat_i(pos: i64, len: usize) -> usize {
     }
 }
 
-fn to_lua_int(n: usize) -> Value {
-    Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn capture_value<F: FnMut() -> bool>(
-    lua: &Lua,
+/// `push_onecapture`.
+unsafe fn push_capture<F: FnMut() -> bool>(
+    state: *mut ffi::lua_State,
     ms: &pattern::MatchState<'_, F>,
     i: usize,
     s: usize,
     e: usize,
-) -> LibResult<Value> {
-    Ok(match ms.capture(i, s, e)? {
-        pattern::Capture::Position(p) => to_lua_int(p + 1),
-        pattern::Capture::Span(a, b) => Value::String(lua.create_string(&ms.src[a..b])?),
-    })
+) {
+    match ms.capture(i, s, e) {
+        Ok(pattern::Capture::Position(p)) => ffi::lua_pushinteger(state, lua_int(p + 1)),
+        Ok(pattern::Capture::Span(a, b)) => push_bytes(state, &ms.src[a..b]),
+        Err(err) => raise_match(state, err),
+    }
 }
 
 /// `push_captures`: the captures, or the whole match `s..e` if there are
-/// none and `whole` is set.
-fn push_captures<F: FnMut() -> bool>(
-    lua: &Lua,
+/// none and `whole` is set. Returns how many values it pushed.
+unsafe fn push_captures<F: FnMut() -> bool>(
+    state: *mut ffi::lua_State,
     ms: &pattern::MatchState<'_, F>,
     whole: Option<(usize, usize)>,
-    out: &mut MultiValue,
-) -> LibResult<()> {
+) -> c_int {
     let (s, e) = whole.unwrap_or((0, 0));
     let n = if ms.level == 0 && whole.is_some() { 1 } else { ms.level };
+    ffi::luaL_checkstack(state, n as c_int, c"too many captures".as_ptr());
     for i in 0..n {
-        out.push_back(capture_value(lua, ms, i, s, e)?);
+        push_capture(state, ms, i, s, e);
     }
-    Ok(())
+    n as c_int
 }
 
-const SPECIALS: &[u8] = b"^$*+?.([%-";
-
 /// `str_find_aux`: `string.find` (`find`) and `string.match`.
-fn str_find_aux(lua: &Lua, args: &MultiValue, find: bool, ctx: &LibCtx) -> LibResult<MultiValue> {
-    let fname = if find { "find" } else { "match" };
-    let s = check_string(lua, args, 0, fname)?;
-    let p = check_string(lua, args, 1, fname)?;
-    let (s, p) = (s.as_bytes(), p.as_bytes());
-    let (s, p): (&[u8], &[u8]) = (&s, &p);
-    let init = posrelat_i(opt_integer(lua, args, 2, fname, 1)?, s.len()) - 1;
-    let mut out = MultiValue::new();
+unsafe fn str_find_aux(state: *mut ffi::lua_State, find: bool) -> c_int {
+    let s = check_bytes(state, 1);
+    let p = check_bytes(state, 2);
+    let init = posrelat_i(ffi::luaL_optinteger(state, 3, 1), s.len()) - 1;
     if init > s.len() {
-        out.push_back(Value::Nil);
-        return Ok(out);
+        ffi::lua_pushnil(state);
+        return 1;
     }
-    if find && (truthy(args.get(3)) || !p.iter().any(|c| SPECIALS.contains(c))) {
-        // Plain search, linear time (memchr's two-way search, where
-        // lstrlib's lmemfind is quadratic in the worst case).
-        match memchr::memmem::find(&s[init..], p) {
-            Some(at) => {
-                out.push_back(to_lua_int(init + at + 1));
-                out.push_back(to_lua_int(init + at + p.len()));
-            }
-            None => out.push_back(Value::Nil),
+    if find && (ffi::lua_toboolean(state, 4) != 0 || !p.iter().any(|c| SPECIALS.contains(c))) {
+        // Plain search in linear time (lstrlib's lmemfind is quadratic in
+        // the worst case).
+        if let Some(at) = memchr::memmem::find(&s[init..], p) {
+            ffi::lua_pushinteger(state, lua_int(init + at + 1));
+            ffi::lua_pushinteger(state, lua_int(init + at + p.len()));
+            return 2;
         }
-        return Ok(out);
+        ffi::lua_pushnil(state);
+        return 1;
     }
+    let meter = state_meter(state);
     let (anchor, p) = match p.first() {
         Some(b'^') => (true, &p[1..]),
         _ => (false, p),
     };
-    let mut ms = pattern::MatchState::new(s, p, || ctx.meter.deadline_passed());
+    let mut ms = pattern::MatchState::new(s, p, || past_deadline(meter));
     let mut s1 = init;
     loop {
         ms.level = 0;
-        if let Some(e) = ms.do_match(s1, 0)? {
-            if find {
-                out.push_back(to_lua_int(s1 + 1));
-                out.push_back(to_lua_int(e));
-                push_captures(lua, &ms, None, &mut out)?;
-            } else {
-                push_captures(lua, &ms, Some((s1, e)), &mut out)?;
+        match ms.do_match(s1, 0) {
+            Ok(Some(e)) => {
+                if find {
+                    ffi::lua_pushinteger(state, lua_int(s1 + 1));
+                    ffi::lua_pushinteger(state, lua_int(e));
+                    return push_captures(state, &ms, None) + 2;
+                }
+                return push_captures(state, &ms, Some((s1, e)));
             }
-            return Ok(out);
+            Ok(None) => {}
+            Err(err) => raise_match(state, err),
         }
         if anchor || s1 >= s.len() {
             break;
         }
         s1 += 1;
     }
-    out.push_back(Value::Nil);
-    Ok(out)
+    ffi::lua_pushnil(state);
+    1
 }
 
-/// `gmatch`: returns the iterator (a Rust function returning (true,
-/// captures...), (true) at the end, or (false, message)).
-fn str_gmatch(lua: &Lua, args: &MultiValue, ctx: &LibCtx) -> LibResult<MultiValue> {
-    let subject = check_string(lua, args, 0, "gmatch")?;
-    let pat = check_string(lua, args, 1, "gmatch")?;
-    let len = subject.as_bytes().len();
-    let init = posrelat_i(opt_integer(lua, args, 2, "gmatch", 1)?, len) - 1;
-    let start = if init > len { len + 1 } else { init };
-    let src = Cell::new(start);
-    let last_match: Cell<Option<usize>> = Cell::new(None);
-    let ctx = ctx.clone();
-    let iter = lua.create_function(move |lua, ()| {
-        let result = (|| -> LibResult<MultiValue> {
-            let (s, p) = (subject.as_bytes(), pat.as_bytes());
-            let (s, p): (&[u8], &[u8]) = (&s, &p);
-            let mut ms = pattern::MatchState::new(s, p, || ctx.meter.deadline_passed());
-            let mut out = MultiValue::new();
-            let mut from = src.get();
-            while from <= s.len() {
-                ms.level = 0;
-                if let Some(e) = ms.do_match(from, 0)? {
-                    if Some(e) != last_match.get() {
-                        src.set(e);
-                        last_match.set(Some(e));
-                        push_captures(lua, &ms, Some((from, e)), &mut out)?;
-                        return Ok(out);
-                    }
-                }
-                from += 1;
-            }
-            src.set(from);
-            Ok(out)
-        })();
-        finish(lua, result)
-    })?;
-    Ok(MultiValue::from_vec(vec![Value::Function(iter)]))
+unsafe extern "C-unwind" fn str_find(state: *mut ffi::lua_State) -> c_int {
+    str_find_aux(state, true)
 }
 
-/// `gsub`. With a string (or number) replacement it does everything and
-/// returns (true, result, count). With a function or table replacement it
-/// returns ("call", subject, pattern, max_n, anchored) and the prelude runs
-/// the loop with `scan`. Errors: (false, message).
-fn str_gsub(lua: &Lua, args: &MultiValue, ctx: &LibCtx) -> mlua::Result<MultiValue> {
-    let result = (|| -> LibResult<MultiValue> {
-        let subject = check_string(lua, args, 0, "gsub")?;
-        let pat = check_string(lua, args, 1, "gsub")?;
-        let src_len = subject.as_bytes().len();
-        let repl = args.get(2);
-        let max_n = opt_integer(lua, args, 3, "gsub", i64::try_from(src_len).unwrap_or(i64::MAX).saturating_add(1))?;
-        let repl = match repl {
-            Some(Value::String(r)) => r.clone(),
-            Some(v @ (Value::Integer(_) | Value::Number(_))) => match lua.coerce_string(v.clone())? {
-                Some(r) => r,
-                None => return Err(arg_error(2, "gsub", "string/function/table expected, got number")),
-            },
-            Some(Value::Function(_) | Value::Table(_)) => {
-                let anchored = pat.as_bytes().first() == Some(&b'^');
-                return Ok(MultiValue::from_vec(vec![
-                    Value::String(lua.create_string("call")?),
-                    Value::String(subject),
-                    Value::String(pat),
-                    Value::Integer(max_n),
-                    Value::Boolean(anchored),
-                ]));
+unsafe extern "C-unwind" fn str_match(state: *mut ffi::lua_State) -> c_int {
+    str_find_aux(state, false)
+}
+
+/// State of a `gmatch` iterator (a full userdata, upvalue 3).
+#[repr(C)]
+struct GMatchState {
+    src: usize,
+    /// End of the last match, `usize::MAX` for none.
+    last_match: usize,
+}
+
+unsafe extern "C-unwind" fn str_gmatch(state: *mut ffi::lua_State) -> c_int {
+    let s = check_bytes(state, 1);
+    check_bytes(state, 2);
+    let init = posrelat_i(ffi::luaL_optinteger(state, 3, 1), s.len()) - 1;
+    // The subject and the pattern stay alive as the closure's upvalues.
+    ffi::lua_settop(state, 2);
+    let gm = ffi::lua_newuserdatauv(state, std::mem::size_of::<GMatchState>(), 0) as *mut GMatchState;
+    gm.write(GMatchState { src: init.min(s.len() + 1), last_match: usize::MAX });
+    ffi::lua_pushcclosure(state, gmatch_aux, 3);
+    1
+}
+
+unsafe extern "C-unwind" fn gmatch_aux(state: *mut ffi::lua_State) -> c_int {
+    let mut len = 0usize;
+    let ptr = ffi::lua_tolstring(state, ffi::lua_upvalueindex(1), &mut len);
+    let s = std::slice::from_raw_parts(ptr as *const u8, len);
+    let ptr = ffi::lua_tolstring(state, ffi::lua_upvalueindex(2), &mut len);
+    let p = std::slice::from_raw_parts(ptr as *const u8, len);
+    let gm = ffi::lua_touserdata(state, ffi::lua_upvalueindex(3)) as *mut GMatchState;
+    let meter = state_meter(state);
+    let mut ms = pattern::MatchState::new(s, p, || past_deadline(meter));
+    let mut src = (*gm).src;
+    while src <= s.len() {
+        ms.level = 0;
+        match ms.do_match(src, 0) {
+            Ok(Some(e)) if e != (*gm).last_match => {
+                (*gm).src = e;
+                (*gm).last_match = e;
+                return push_captures(state, &ms, Some((src, e)));
             }
-            other => {
-                return Err(arg_error(2, "gsub", &format!("string/function/table expected, got {}", type_name(other))))
-            }
-        };
-        let (s, p, r) = (subject.as_bytes(), pat.as_bytes(), repl.as_bytes());
-        let (s, p, r): (&[u8], &[u8], &[u8]) = (&s, &p, &r);
-        let (anchor, p) = match p.first() {
-            Some(b'^') => (true, &p[1..]),
-            _ => (false, p),
-        };
-        let mut ms = pattern::MatchState::new(s, p, || ctx.meter.deadline_passed());
-        let mut out: Vec<u8> = Vec::new();
-        let mut src = 0usize;
-        let mut last_match: Option<usize> = None;
-        let mut n: i64 = 0;
-        while n < max_n {
-            ms.level = 0;
-            match ms.do_match(src, 0)? {
-                Some(e) if Some(e) != last_match => {
-                    n += 1;
-                    add_s(&ms, &mut out, src, e, r)?;
-                    src = e;
-                    last_match = Some(e);
-                }
-                _ if src < s.len() => {
-                    out.push(s[src]);
-                    src += 1;
-                }
-                _ => break,
-            }
-            if out.len() > ctx.max_bytes {
-                return Err(Fail::Mlua(mlua::Error::MemoryError("gsub result exceeds the memory limit".into())));
-            }
-            if anchor {
-                break;
-            }
+            Ok(_) => {}
+            Err(err) => raise_match(state, err),
         }
-        out.extend_from_slice(&s[src..]);
-        if out.len() > ctx.max_bytes {
-            return Err(Fail::Mlua(mlua::Error::MemoryError("gsub result exceeds the memory limit".into())));
-        }
-        Ok(MultiValue::from_vec(vec![Value::String(lua.create_string(&out)?), Value::Integer(n)]))
-    })();
-    finish(lua, result)
+        src += 1;
+    }
+    0
 }
 
-/// `add_s`: appends the replacement string `r` for the match `s..e`.
-fn add_s<F: FnMut() -> bool>(
+/// `add_s`: appends the replacement string (argument 3) for the match `s..e`.
+unsafe fn add_s<F: FnMut() -> bool>(
+    state: *mut ffi::lua_State,
     ms: &pattern::MatchState<'_, F>,
-    out: &mut Vec<u8>,
+    b: *mut ffi::luaL_Buffer,
     s: usize,
     e: usize,
-    r: &[u8],
-) -> LibResult<()> {
+) {
+    let mut len = 0usize;
+    let ptr = ffi::lua_tolstring(state, 3, &mut len);
+    let news = std::slice::from_raw_parts(ptr as *const u8, len);
     let mut i = 0;
-    while let Some(off) = memchr::memchr(b'%', &r[i..]) {
-        out.extend_from_slice(&r[i..i + off]);
+    while let Some(off) = memchr::memchr(b'%', &news[i..]) {
+        ffi::luaL_addlstring(b, news[i..].as_ptr() as *const c_char, off);
         let p = i + off + 1;
-        match r.get(p).copied().unwrap_or(0) {
-            b'%' => out.push(b'%'),
-            b'0' => out.extend_from_slice(&ms.src[s..e]),
-            d @ b'1'..=b'9' => match ms.capture(usize::from(d - b'1'), s, e)? {
-                pattern::Capture::Position(pos) => out.extend_from_slice((pos + 1).to_string().as_bytes()),
-                pattern::Capture::Span(a, b) => out.extend_from_slice(&ms.src[a..b]),
+        match news.get(p).copied().unwrap_or(0) {
+            b'%' => ffi::luaL_addchar(b, b'%' as c_char),
+            b'0' => ffi::luaL_addlstring(b, ms.src[s..].as_ptr() as *const c_char, e - s),
+            d @ b'1'..=b'9' => match ms.capture(usize::from(d - b'1'), s, e) {
+                Ok(pattern::Capture::Position(pos)) => {
+                    ffi::lua_pushinteger(state, lua_int(pos + 1));
+                    ffi::luaL_addvalue(b);
+                }
+                Ok(pattern::Capture::Span(a, z)) => {
+                    ffi::luaL_addlstring(b, ms.src[a..].as_ptr() as *const c_char, z - a)
+                }
+                Err(err) => raise_match(state, err),
             },
-            _ => return Err(Fail::Lua("invalid use of '%' in replacement string".to_string())),
+            _ => raise(state, c"invalid use of '%' in replacement string"),
         }
         i = p + 1;
     }
-    out.extend_from_slice(&r[i..]);
-    Ok(())
+    ffi::luaL_addlstring(b, news[i..].as_ptr() as *const c_char, news.len() - i);
 }
 
-/// `luaL_checkinteger`.
-fn check_integer(lua: &Lua, args: &MultiValue, i: usize, fname: &str) -> LibResult<i64> {
-    match args.get(i) {
-        None | Some(Value::Nil) => {
-            Err(arg_error(i, fname, &format!("number expected, got {}", type_name(args.get(i)))))
+/// `add_value`: appends the replacement for the match `s..e`; whether the
+/// subject changed.
+unsafe fn add_value<F: FnMut() -> bool>(
+    state: *mut ffi::lua_State,
+    ms: &pattern::MatchState<'_, F>,
+    b: *mut ffi::luaL_Buffer,
+    s: usize,
+    e: usize,
+    tr: c_int,
+) -> bool {
+    match tr {
+        ffi::LUA_TFUNCTION => {
+            ffi::lua_pushvalue(state, 3);
+            let n = push_captures(state, ms, Some((s, e)));
+            ffi::lua_call(state, n, 1);
         }
-        _ => opt_integer(lua, args, i, fname, 0),
+        ffi::LUA_TTABLE => {
+            push_capture(state, ms, 0, s, e);
+            ffi::lua_gettable(state, 3);
+        }
+        _ => {
+            add_s(state, ms, b, s, e);
+            return true;
+        }
     }
-}
-
-/// `string.rep`, copying by doubling. A result longer than the memory limit
-/// is a memory error without trying (it could not be stored anyway).
-fn str_rep(lua: &Lua, args: &MultiValue, ctx: &LibCtx) -> LibResult<MultiValue> {
-    let s = check_string(lua, args, 0, "rep")?;
-    let n = check_integer(lua, args, 1, "rep")?;
-    let sep = match args.get(2) {
-        None | Some(Value::Nil) => None,
-        Some(_) => Some(check_string(lua, args, 2, "rep")?),
-    };
-    let (s, sep) = (s.as_bytes(), sep.as_ref().map(|sep| sep.as_bytes()));
-    let (s, sep): (&[u8], &[u8]) = (&s, sep.as_deref().unwrap_or(b""));
-    let mut out = MultiValue::new();
-    let Ok(n) = usize::try_from(n) else {
-        out.push_back(Value::String(lua.create_string("")?));
-        return Ok(out);
-    };
-    let total = s.len().checked_mul(n).and_then(|t| t.checked_add(sep.len().checked_mul(n.saturating_sub(1))?));
-    let Some(total) = total else { return Err(Fail::Lua("resulting string too large".to_string())) };
-    if total > ctx.max_bytes {
-        return Err(Fail::Mlua(mlua::Error::MemoryError(format!("string.rep result of {total} bytes"))));
-    }
-    let bytes = if total == 0 {
-        Vec::new()
-    } else if sep.is_empty() {
-        s.repeat(n)
+    if ffi::lua_toboolean(state, -1) == 0 {
+        ffi::lua_pop(state, 1);
+        ffi::luaL_addlstring(b, ms.src[s..].as_ptr() as *const c_char, e - s);
+        false
+    } else if ffi::lua_isstring(state, -1) == 0 {
+        ffi::luaL_where(state, 1);
+        ffi::lua_pushfstring(state, c"invalid replacement value (a %s)".as_ptr(), ffi::luaL_typename(state, -2));
+        ffi::lua_concat(state, 2);
+        ffi::lua_error(state)
     } else {
-        let mut unit = Vec::with_capacity(s.len() + sep.len());
-        unit.extend_from_slice(s);
-        unit.extend_from_slice(sep);
-        let mut bytes = unit.repeat(n - 1);
-        bytes.extend_from_slice(s);
-        bytes
-    };
-    out.push_back(Value::String(lua.create_string(&bytes)?));
-    Ok(out)
+        ffi::luaL_addvalue(b);
+        true
+    }
 }
 
-/// One step of `gsub` with a function or table replacement: from the
-/// 1-based position `pos`, the first match (anchored if the pattern starts
-/// with `^`) that does not end at `last` (the previous match's end).
-/// Returns (true, start, end, captures or whole match...), (true) if none,
-/// or (false, message).
-fn str_scan(lua: &Lua, args: &MultiValue, ctx: &LibCtx) -> LibResult<MultiValue> {
-    let subject = check_string(lua, args, 0, "gsub")?;
-    let pat = check_string(lua, args, 1, "gsub")?;
-    let (s, p) = (subject.as_bytes(), pat.as_bytes());
-    let (s, p): (&[u8], &[u8]) = (&s, &p);
-    let pos = usize::try_from(opt_integer(lua, args, 2, "gsub", 1)?.max(1) - 1).unwrap_or(usize::MAX);
-    let last = usize::try_from(opt_integer(lua, args, 3, "gsub", -1)?).ok();
+unsafe extern "C-unwind" fn str_gsub(state: *mut ffi::lua_State) -> c_int {
+    let src = check_bytes(state, 1);
+    let p = check_bytes(state, 2);
+    let tr = ffi::lua_type(state, 3);
+    let max_s = ffi::luaL_optinteger(state, 4, lua_int(src.len()).saturating_add(1));
+    if !matches!(tr, ffi::LUA_TNUMBER | ffi::LUA_TSTRING | ffi::LUA_TFUNCTION | ffi::LUA_TTABLE) {
+        // luaL_typeerror(L, 3, "string/function/table")
+        let got = if tr == ffi::LUA_TLIGHTUSERDATA { c"light userdata".as_ptr() } else { ffi::luaL_typename(state, 3) };
+        let msg = ffi::lua_pushfstring(state, c"string/function/table expected, got %s".as_ptr(), got);
+        ffi::luaL_argerror(state, 3, msg);
+    }
+    let mut buffer = std::mem::MaybeUninit::<ffi::luaL_Buffer>::uninit();
+    let b = buffer.as_mut_ptr();
+    ffi::luaL_buffinit(state, b);
     let (anchor, p) = match p.first() {
         Some(b'^') => (true, &p[1..]),
         _ => (false, p),
     };
-    let mut ms = pattern::MatchState::new(s, p, || ctx.meter.deadline_passed());
-    let mut out = MultiValue::new();
-    let mut src = pos;
-    while src <= s.len() {
+    let meter = state_meter(state);
+    let mut ms = pattern::MatchState::new(src, p, || past_deadline(meter));
+    let (mut s, mut last_match, mut n, mut changed) = (0usize, usize::MAX, 0 as ffi::lua_Integer, false);
+    while n < max_s {
         ms.level = 0;
-        if let Some(e) = ms.do_match(src, 0)? {
-            if Some(e) != last {
-                out.push_back(to_lua_int(src + 1));
-                out.push_back(to_lua_int(e));
-                push_captures(lua, &ms, Some((src, e)), &mut out)?;
-                return Ok(out);
+        match ms.do_match(s, 0) {
+            Ok(Some(e)) if e != last_match => {
+                n += 1;
+                changed |= add_value(state, &ms, b, s, e, tr);
+                s = e;
+                last_match = e;
             }
+            Ok(_) if s < src.len() => {
+                ffi::luaL_addchar(b, src[s] as c_char);
+                s += 1;
+            }
+            Ok(_) => break,
+            Err(err) => raise_match(state, err),
         }
         if anchor {
             break;
         }
-        src += 1;
     }
-    Ok(out)
+    if changed {
+        ffi::luaL_addlstring(b, src[s..].as_ptr() as *const c_char, src.len() - s);
+        ffi::luaL_pushresult(b);
+    } else {
+        ffi::lua_pushvalue(state, 1);
+    }
+    ffi::lua_pushinteger(state, n);
+    2
+}
+
+/// `string.rep`. lstrlib copies one repetition at a time (slow for short
+/// strings repeated to tens of megabytes, and looping `n` times without
+/// allocating for an empty string); this copies by doubling. A result over
+/// the memory limit is refused at once as a memory error.
+unsafe extern "C-unwind" fn str_rep(state: *mut ffi::lua_State) -> c_int {
+    let s = check_bytes(state, 1);
+    let n = ffi::luaL_checkinteger(state, 2);
+    let sep: &[u8] = if ffi::lua_type(state, 3) <= 0 { b"" } else { check_bytes(state, 3) };
+    let Ok(n) = usize::try_from(n) else {
+        ffi::lua_pushstring(state, c"".as_ptr());
+        return 1;
+    };
+    if n == 0 {
+        ffi::lua_pushstring(state, c"".as_ptr());
+        return 1;
+    }
+    let total = (s.len() as u128) * (n as u128) + (sep.len() as u128) * (n as u128 - 1);
+    let meter = state_meter(state);
+    if !meter.is_null() && total > (*meter).memory_bytes as u128 {
+        // What lauxlib raises when an allocation fails.
+        ffi::lua_pushstring(state, c"not enough memory".as_ptr());
+        ffi::lua_error(state);
+    }
+    if total > MAX_STRING_SIZE as u128 {
+        raise(state, c"resulting string too large");
+    }
+    let total = total as usize;
+    let mut buffer = std::mem::MaybeUninit::<ffi::luaL_Buffer>::uninit();
+    let b = buffer.as_mut_ptr();
+    let out = ffi::luaL_buffinitsize(state, b, total) as *mut u8;
+    // One unit (s, then sep if more follow), doubled up to n - 1 units, then
+    // the last s.
+    let unit = s.len() + sep.len();
+    let body = unit * (n - 1);
+    if body > 0 {
+        std::ptr::copy_nonoverlapping(s.as_ptr(), out, s.len());
+        std::ptr::copy_nonoverlapping(sep.as_ptr(), out.add(s.len()), sep.len());
+        let mut done = unit;
+        while done < body {
+            let chunk = done.min(body - done);
+            std::ptr::copy_nonoverlapping(out, out.add(done), chunk);
+            done += chunk;
+        }
+    }
+    std::ptr::copy_nonoverlapping(s.as_ptr(), out.add(body), s.len());
+    ffi::luaL_pushresultsize(b, total);
+    1
+}
+
+/// Replaces the pattern functions and `rep` of the real string table.
+fn install_string_functions(lua: &Lua) -> mlua::Result<()> {
+    let string: Table = lua.globals().get("string")?;
+    let functions: [(&str, ffi::lua_CFunction); 5] =
+        [("find", str_find), ("match", str_match), ("gmatch", str_gmatch), ("gsub", str_gsub), ("rep", str_rep)];
+    for (name, func) in functions {
+        // SAFETY: the functions follow the Lua C API conventions above.
+        string.raw_set(name, unsafe { lua.create_c_function(func)? })?;
+    }
+    Ok(())
 }
 
 mod pattern {
@@ -1429,13 +1556,19 @@ mod pattern {
     const L_ESC: u8 = b'%';
     const CHECK_EVERY: u32 = 1 << 12;
 
+    use std::ffi::CStr;
+
     pub(super) enum MatchError {
-        Pattern(String),
+        /// A malformed pattern, with lstrlib's message.
+        Pattern(&'static CStr),
+        /// "invalid capture index %N".
+        InvalidCapture(i32),
+        /// The call's deadline passed.
         Timeout,
     }
 
-    fn err(msg: &str) -> MatchError {
-        MatchError::Pattern(msg.to_string())
+    fn err(msg: &'static CStr) -> MatchError {
+        MatchError::Pattern(msg)
     }
 
     pub(super) enum Capture {
@@ -1506,13 +1639,13 @@ mod pattern {
         pub(super) fn capture(&self, i: usize, s: usize, e: usize) -> Result<Capture, MatchError> {
             if i >= self.level {
                 if i != 0 {
-                    return Err(MatchError::Pattern(format!("invalid capture index %{}", i + 1)));
+                    return Err(MatchError::InvalidCapture(i32::try_from(i + 1).unwrap_or(i32::MAX)));
                 }
                 return Ok(Capture::Span(s, e));
             }
             let (init, len) = self.capture[i];
             match len {
-                CAP_UNFINISHED => Err(err("unfinished capture")),
+                CAP_UNFINISHED => Err(err(c"unfinished capture")),
                 CAP_POSITION => Ok(Capture::Position(init)),
                 len => Ok(Capture::Span(init, init + len as usize)),
             }
@@ -1521,7 +1654,7 @@ mod pattern {
         fn check_capture(&self, l: u8) -> Result<usize, MatchError> {
             let l = i32::from(l) - i32::from(b'1');
             if l < 0 || l as usize >= self.level || self.capture[l as usize].1 == CAP_UNFINISHED {
-                return Err(MatchError::Pattern(format!("invalid capture index %{}", l + 1)));
+                return Err(MatchError::InvalidCapture(l + 1));
             }
             Ok(l as usize)
         }
@@ -1530,7 +1663,7 @@ mod pattern {
             (0..self.level)
                 .rev()
                 .find(|&l| self.capture[l].1 == CAP_UNFINISHED)
-                .ok_or_else(|| err("invalid pattern capture"))
+                .ok_or_else(|| err(c"invalid pattern capture"))
         }
 
         fn class_end(&self, mut p: usize) -> Result<usize, MatchError> {
@@ -1539,7 +1672,7 @@ mod pattern {
             match c {
                 L_ESC => {
                     if p >= self.pat.len() {
-                        return Err(err("malformed pattern (ends with '%')"));
+                        return Err(err(c"malformed pattern (ends with '%')"));
                     }
                     Ok(p + 1)
                 }
@@ -1549,7 +1682,7 @@ mod pattern {
                     }
                     loop {
                         if p >= self.pat.len() {
-                            return Err(err("malformed pattern (missing ']')"));
+                            return Err(err(c"malformed pattern (missing ']')"));
                         }
                         let c = self.pat[p];
                         p += 1;
@@ -1609,7 +1742,7 @@ mod pattern {
 
         fn match_balance(&mut self, s: usize, p: usize) -> Res {
             if p + 1 >= self.pat.len() {
-                return Err(err("malformed pattern (missing arguments to '%b')"));
+                return Err(err(c"malformed pattern (missing arguments to '%b')"));
             }
             if self.s(s) != self.p(p) {
                 return Ok(None);
@@ -1666,7 +1799,7 @@ mod pattern {
         fn start_capture(&mut self, s: usize, p: usize, what: isize) -> Res {
             let level = self.level;
             if level >= MAXCAPTURES {
-                return Err(err("too many captures"));
+                return Err(err(c"too many captures"));
             }
             self.capture[level] = (s, what);
             self.level = level + 1;
@@ -1701,7 +1834,7 @@ mod pattern {
         /// `match`: the end of the match of `pat[p..]` at `s`, if any.
         pub(super) fn do_match(&mut self, s: usize, p: usize) -> Res {
             if self.depth == 0 {
-                return Err(err("pattern too complex"));
+                return Err(err(c"pattern too complex"));
             }
             self.depth -= 1;
             let res = self.match_inner(s, p);
@@ -1736,7 +1869,7 @@ mod pattern {
                     L_ESC if self.p(p + 1) == b'f' => {
                         p += 2;
                         if self.p(p) != b'[' {
-                            return Err(err("missing '[' after '%f' in pattern"));
+                            return Err(err(c"missing '[' after '%f' in pattern"));
                         }
                         let ep = self.class_end(p)?;
                         let previous = if s == 0 { 0 } else { self.src[s - 1] };
@@ -1785,5 +1918,60 @@ mod pattern {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_ids_follow_lua() {
+        assert_eq!(chunk_id("momentum.lua"), "momentum.lua");
+        let long = format!("{}/strategy.lua", "d".repeat(70));
+        let shown = chunk_id(&long);
+        assert_eq!(shown.len(), 59);
+        assert!(shown.starts_with("...") && long.ends_with(&shown[3..]));
+        // Lua itself agrees.
+        let lua = Lua::new();
+        let msg = lua.load("error('x')").set_name(format!("@{long}")).exec().unwrap_err().to_string();
+        assert!(msg.contains(&format!("{shown}:1: x")), "{msg}");
+    }
+
+    #[test]
+    fn positions_are_split_off_messages() {
+        assert_eq!(split_position("a.lua", "a.lua:12: boom: x"), (Some(12), "boom: x"));
+        assert_eq!(split_position("a.lua", "a.lua: boom"), (None, "a.lua: boom"));
+        assert_eq!(split_position("a.lua", "b.lua:3: boom"), (None, "b.lua:3: boom"));
+        assert_eq!(split_position("a.lua", "boom"), (None, "boom"));
+        assert_eq!(strip_traceback("a.lua:1: x\nstack traceback:\n\t[C]: in ?"), "a.lua:1: x");
+        let tb = "stack traceback:\n\t[C]: in function 'error'\n\ta.lua:7: in function 'f'\n\ta.lua:9: in main chunk";
+        assert_eq!(traceback_line("a.lua", tb), Some(7));
+        assert_eq!(traceback_line("b.lua", tb), None);
+    }
+
+    #[test]
+    fn the_hook_interval_shrinks_with_memory_and_meets_the_budget_exactly() {
+        let meter = Meter::new(&SandboxLimits::default());
+        assert_eq!(meter.interval_for(100_000, 0), HOOK_INTERVAL);
+        assert_eq!(meter.interval_for(CHEAP_MEMORY, 0), HOOK_INTERVAL);
+        assert_eq!(meter.interval_for(2 * CHEAP_MEMORY, 0), 256);
+        assert_eq!(meter.interval_for(32 * CHEAP_MEMORY, 0), 16);
+        assert_eq!(meter.interval_for(usize::MAX / 2, 0), MIN_INTERVAL);
+        assert_eq!(meter.interval_for(100_000, 999_900), 100);
+        assert_eq!(meter.interval_for(100_000, 1_000_000), 1);
+        let small = Meter::new(&SandboxLimits { instructions: 10, ..SandboxLimits::default() });
+        assert_eq!(small.interval_for(0, 0), 10);
+    }
+
+    #[test]
+    fn start_positions_follow_lua() {
+        assert_eq!(posrelat_i(1, 5), 1);
+        assert_eq!(posrelat_i(9, 5), 9);
+        assert_eq!(posrelat_i(0, 5), 1);
+        assert_eq!(posrelat_i(-1, 5), 5);
+        assert_eq!(posrelat_i(-5, 5), 1);
+        assert_eq!(posrelat_i(-6, 5), 1);
+        assert_eq!(posrelat_i(i64::MIN, 5), 1);
     }
 }

@@ -19,10 +19,19 @@ pub struct PositionTable {
     setter: Function,
 }
 
+/// The setter's arguments for a view: the table, then its fields.
+pub type PositionArgs<'a> = (&'a Table, Option<&'static str>, f64, Option<f64>, Option<f64>, Option<f64>, f64, u64);
+
 impl PositionTable {
-    /// Writes `view` into the table.
-    pub fn update(&self, view: &PositionView) -> mlua::Result<()> {
-        self.setter.call((
+    /// The function to call (through the sandbox: a strategy may have put
+    /// a metatable on `position`, whose `__newindex` must stay metered)
+    /// with [`PositionTable::args`].
+    pub fn setter(&self) -> &Function {
+        &self.setter
+    }
+
+    pub fn args(&self, view: &PositionView) -> PositionArgs<'_> {
+        (
             &self.table,
             view.side.map(|s| s.as_str()),
             view.quantity,
@@ -31,14 +40,17 @@ impl PositionTable {
             view.target,
             view.unrealized_pnl,
             view.bars_held,
-        ))
+        )
     }
 }
 
 pub(super) fn register(lua: &Lua) -> mlua::Result<PositionTable> {
-    // Trusted engine code, run outside the strategy's limits.
+    // Compiled here; always run through the sandbox's metered calls. The
+    // table starts flat: nil fields, zero quantity.
     let setter: Function = lua.load(SET_POSITION).set_name("=engine position").eval()?;
-    let position = PositionTable { table: lua.create_table()?, setter };
-    position.update(&PositionView::default())?;
-    Ok(position)
+    let table = lua.create_table()?;
+    table.raw_set("quantity", 0.0)?;
+    table.raw_set("unrealized_pnl", 0.0)?;
+    table.raw_set("bars_held", 0)?;
+    Ok(PositionTable { table, setter })
 }
