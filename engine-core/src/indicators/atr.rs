@@ -3,8 +3,6 @@
 
 use super::catalog::{check_int, SpecError};
 use super::rsi::Wilder;
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// True range `max(h - l, |h - c_prev|, |l - c_prev|)`.
 #[inline(always)]
@@ -71,30 +69,7 @@ impl Atr {
     }
 }
 
-impl Indicator for Atr {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.high, bar.low, bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        Atr::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["atr"]
-    }
-    fn warmup(&self) -> usize {
-        self.period
-    }
-}
+super::single_output_indicator!(Atr, "atr", |s, bar| s.next(bar.high, bar.low, bar.close), warmup: |w| w.period);
 
 /// ATR over `period` (≥ 1); NaN during the warm-up (`period` bars).
 ///
@@ -128,6 +103,7 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn true_range_takes_the_gap() {

@@ -4,8 +4,6 @@
 use super::catalog::{check_int, SpecError};
 use super::ring::RingBuffer;
 use super::vwap::typical;
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// Streaming CCI.
 #[derive(Debug, Clone)]
@@ -62,30 +60,7 @@ impl Cci {
     }
 }
 
-impl Indicator for Cci {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.high, bar.low, bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        Cci::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["cci"]
-    }
-    fn warmup(&self) -> usize {
-        self.period - 1
-    }
-}
+super::single_output_indicator!(Cci, "cci", |s, bar| s.next(bar.high, bar.low, bar.close), warmup: |w| w.period - 1);
 
 /// CCI over `period` (≥ 2); NaN during the warm-up (`period - 1`).
 ///
@@ -107,6 +82,7 @@ pub fn cci(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn hand_computed() {

@@ -6,6 +6,41 @@
 
 use crate::market_data::Bar;
 
+/// `impl Indicator` for a one-output indicator whose latest value sits in a
+/// `last: Option<f64>` field: `$feed` passes the bar's fields to its `next`,
+/// `$warmup` gives TA-Lib's lookback.
+macro_rules! single_output_indicator {
+    ($ty:ident, $name:literal, |$s:ident, $bar:ident| $feed:expr, warmup: |$w:ident| $warmup:expr) => {
+        impl $crate::indicators::Indicator for $ty {
+            fn update(&mut self, $bar: &$crate::market_data::Bar) {
+                let $s = self;
+                $feed;
+            }
+            fn is_ready(&self) -> bool {
+                self.last.is_some()
+            }
+            fn reset(&mut self) {
+                $ty::reset(self);
+            }
+            fn output(&self, index: usize) -> Option<f64> {
+                if index == 0 {
+                    self.last
+                } else {
+                    None
+                }
+            }
+            fn output_names(&self) -> &'static [&'static str] {
+                &[$name]
+            }
+            fn warmup(&self) -> usize {
+                let $w = self;
+                $warmup
+            }
+        }
+    };
+}
+pub(crate) use single_output_indicator;
+
 pub mod adx;
 pub mod atr;
 pub mod bollinger;

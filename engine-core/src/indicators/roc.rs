@@ -2,8 +2,6 @@
 
 use super::catalog::{check_int, SpecError};
 use super::ring::RingBuffer;
-use super::Indicator;
-use crate::market_data::Bar;
 
 #[inline(always)]
 fn roc_value(x: f64, past: f64) -> f64 {
@@ -47,30 +45,7 @@ impl Roc {
     }
 }
 
-impl Indicator for Roc {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        Roc::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["roc"]
-    }
-    fn warmup(&self) -> usize {
-        self.period
-    }
-}
+super::single_output_indicator!(Roc, "roc", |s, bar| s.next(bar.close), warmup: |w| w.period);
 
 /// ROC of `x` over `period` (≥ 1); NaN during the warm-up (`period`).
 ///
@@ -91,6 +66,7 @@ pub fn roc(x: &[f64], period: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn hand_computed() {

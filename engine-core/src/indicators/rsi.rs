@@ -3,8 +3,6 @@
 //! moved.
 
 use super::catalog::{check_int, SpecError};
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// Wilder smoothing `avg = avg * ((n - 1) / n) + x * (1 / n)`, shared by
 /// RSI, ATR and ADX. The coefficients are computed once: a multiply-add per
@@ -110,30 +108,7 @@ impl Rsi {
     }
 }
 
-impl Indicator for Rsi {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        Rsi::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["rsi"]
-    }
-    fn warmup(&self) -> usize {
-        self.period
-    }
-}
+super::single_output_indicator!(Rsi, "rsi", |s, bar| s.next(bar.close), warmup: |w| w.period);
 
 /// RSI of `x` over `period` (≥ 2); NaN during the warm-up (`period` values).
 ///
@@ -172,6 +147,7 @@ pub fn rsi(x: &[f64], period: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn hand_computed() {

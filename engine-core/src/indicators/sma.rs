@@ -3,8 +3,6 @@
 
 use super::catalog::{check_int, SpecError};
 use super::ring::RingBuffer;
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// Streaming simple moving average of the close.
 #[derive(Debug, Clone)]
@@ -63,30 +61,7 @@ impl Sma {
     }
 }
 
-impl Indicator for Sma {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        Sma::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["sma"]
-    }
-    fn warmup(&self) -> usize {
-        self.period - 1
-    }
-}
+super::single_output_indicator!(Sma, "sma", |s, bar| s.next(bar.close), warmup: |w| w.period - 1);
 
 /// SMA of `x` over `period` (≥ 1); NaN during the warm-up (`period - 1` values).
 ///
@@ -115,6 +90,7 @@ pub fn sma(x: &[f64], period: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn hand_computed() {

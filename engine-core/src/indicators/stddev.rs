@@ -6,8 +6,6 @@
 use super::catalog::{check_int, SpecError};
 use super::ring::RingBuffer;
 use super::sma::Sma;
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// `sqrt(Σ (x_j - mean)² / n)` over the window, oldest to newest.
 #[inline]
@@ -69,30 +67,7 @@ impl StdDev {
     }
 }
 
-impl Indicator for StdDev {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        StdDev::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["stddev"]
-    }
-    fn warmup(&self) -> usize {
-        self.sma.period() - 1
-    }
-}
+super::single_output_indicator!(StdDev, "stddev", |s, bar| s.next(bar.close), warmup: |w| w.sma.period() - 1);
 
 /// Population standard deviation of `x` over `period` (≥ 1); NaN during
 /// the warm-up (`period - 1`).
@@ -113,6 +88,7 @@ pub fn stddev(x: &[f64], period: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn hand_computed() {

@@ -4,8 +4,6 @@
 
 use super::catalog::{check_int, SpecError};
 use super::ring::RingBuffer;
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// Typical price `(h + l + c) / 3`, as [`Bar::typical_price`].
 #[inline(always)]
@@ -64,30 +62,7 @@ fn window_vwap(pv: &RingBuffer, volume: &RingBuffer) -> Option<f64> {
     (sv != 0.0).then(|| spv / sv)
 }
 
-impl Indicator for Vwap {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.high, bar.low, bar.close, bar.volume);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        Vwap::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["vwap"]
-    }
-    fn warmup(&self) -> usize {
-        self.period - 1
-    }
-}
+super::single_output_indicator!(Vwap, "vwap", |s, bar| s.next(bar.high, bar.low, bar.close, bar.volume), warmup: |w| w.period - 1);
 
 /// Rolling VWAP over `period` (≥ 1); NaN during the warm-up and while the
 /// window's volume is 0.
@@ -168,30 +143,7 @@ impl SessionVwap {
     }
 }
 
-impl Indicator for SessionVwap {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.open_time, bar.high, bar.low, bar.close, bar.volume);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        SessionVwap::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["vwap"]
-    }
-    fn warmup(&self) -> usize {
-        0
-    }
-}
+super::single_output_indicator!(SessionVwap, "vwap", |s, bar| s.next(bar.open_time, bar.high, bar.low, bar.close, bar.volume), warmup: |_w| 0);
 
 /// Session-anchored VWAP; NaN while the session's volume is 0.
 ///
@@ -218,6 +170,8 @@ pub fn vwap_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
+    use crate::market_data::Bar;
 
     #[test]
     fn typical_matches_bar() {

@@ -2,8 +2,6 @@
 
 use super::catalog::{check_int, SpecError};
 use super::rolling_extreme::{RollingMax, RollingMin};
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// Streaming Williams %R.
 #[derive(Debug, Clone)]
@@ -40,30 +38,7 @@ impl WillR {
     }
 }
 
-impl Indicator for WillR {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.high, bar.low, bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        WillR::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["willr"]
-    }
-    fn warmup(&self) -> usize {
-        self.period - 1
-    }
-}
+super::single_output_indicator!(WillR, "willr", |s, bar| s.next(bar.high, bar.low, bar.close), warmup: |w| w.period - 1);
 
 /// Williams %R over `period` (≥ 1); NaN during the warm-up (`period - 1`).
 ///
@@ -79,6 +54,7 @@ pub fn willr(high: &[f64], low: &[f64], close: &[f64], period: usize) -> Vec<f64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn hand_computed() {

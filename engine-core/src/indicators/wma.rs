@@ -3,8 +3,6 @@
 
 use super::catalog::{check_int, SpecError};
 use super::ring::RingBuffer;
-use super::Indicator;
-use crate::market_data::Bar;
 
 /// Streaming WMA of the close.
 #[derive(Debug, Clone)]
@@ -65,30 +63,7 @@ fn divisor(period: usize) -> f64 {
     (period * (period + 1) / 2) as f64
 }
 
-impl Indicator for Wma {
-    fn update(&mut self, bar: &Bar) {
-        self.next(bar.close);
-    }
-    fn is_ready(&self) -> bool {
-        self.last.is_some()
-    }
-    fn reset(&mut self) {
-        Wma::reset(self);
-    }
-    fn output(&self, index: usize) -> Option<f64> {
-        if index == 0 {
-            self.last
-        } else {
-            None
-        }
-    }
-    fn output_names(&self) -> &'static [&'static str] {
-        &["wma"]
-    }
-    fn warmup(&self) -> usize {
-        self.period - 1
-    }
-}
+super::single_output_indicator!(Wma, "wma", |s, bar| s.next(bar.close), warmup: |w| w.period - 1);
 
 /// WMA of `x` over `period` (≥ 1); NaN during the warm-up (`period - 1`).
 ///
@@ -120,6 +95,7 @@ pub fn wma(x: &[f64], period: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::indicators::Indicator;
 
     #[test]
     fn hand_computed() {
