@@ -5,24 +5,16 @@
 //! iterations, as `fit` runs it; `hmm_em_step_alloc_3x4` measures `em_step`,
 //! which allocates its scratch buffers (and faults in their pages) each call.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use engine_core::regime::{fit, EmWorkspace, FitOptions, GaussianHmm, HmmParams};
-use ndarray::array;
+use engine_core::regime::{fit, EmWorkspace, FitOptions};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-fn model() -> GaussianHmm {
-    GaussianHmm::new(HmmParams {
-        start: array![0.5, 0.3, 0.2],
-        trans: array![[0.97, 0.02, 0.01], [0.02, 0.96, 0.02], [0.01, 0.02, 0.97]],
-        means: array![[-2.0, -1.0, 0.5, 1.0], [0.0, 0.0, 0.0, 0.0], [2.0, 1.0, -0.5, 1.5]],
-        vars: array![[0.5, 0.4, 0.3, 0.2], [0.3, 0.3, 0.3, 0.3], [0.6, 0.5, 0.2, 0.4]],
-    })
-    .unwrap()
-}
-
 fn em_iteration(c: &mut Criterion) {
-    let truth = model();
+    let truth = common::three_state_model();
     let mut group = c.benchmark_group("hmm_em_step_3x4");
     group.sample_size(10);
     for samples in [2_000usize, 20_000, 200_000] {

@@ -1,21 +1,14 @@
 //! The Gaussian HMM: hand-checked cases, recovery of a known model, no
 //! underflow on long series, and properties over random models.
 
+mod common;
+
+use common::three_state_model;
 use engine_core::regime::{fit, FitOptions, GaussianHmm, HmmError, HmmParams, Init};
 use ndarray::{array, Array1, Array2};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-
-fn three_state_model() -> GaussianHmm {
-    GaussianHmm::new(HmmParams {
-        start: array![0.5, 0.3, 0.2],
-        trans: array![[0.97, 0.02, 0.01], [0.02, 0.96, 0.02], [0.01, 0.02, 0.97]],
-        means: array![[-2.0, -1.0, 0.5, 1.0], [0.0, 0.0, 0.0, 0.0], [2.0, 1.0, -0.5, 1.5]],
-        vars: array![[0.5, 0.4, 0.3, 0.2], [0.3, 0.3, 0.3, 0.3], [0.6, 0.5, 0.2, 0.4]],
-    })
-    .unwrap()
-}
 
 #[test]
 fn one_state_log_likelihood_is_the_sum_of_gaussian_log_densities() {

@@ -14,16 +14,6 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
-fn truth() -> GaussianHmm {
-    GaussianHmm::new(HmmParams {
-        start: array![0.5, 0.3, 0.2],
-        trans: array![[0.97, 0.02, 0.01], [0.02, 0.96, 0.02], [0.01, 0.02, 0.97]],
-        means: array![[-2.0, -1.0, 0.5, 1.0], [0.0, 0.0, 0.0, 0.0], [2.0, 1.0, -0.5, 1.5]],
-        vars: array![[0.5, 0.4, 0.3, 0.2], [0.3, 0.3, 0.3, 0.3], [0.6, 0.5, 0.2, 0.4]],
-    })
-    .unwrap()
-}
-
 /// A deliberately poor starting point, so that EM has work to do.
 fn start_model() -> HmmParams {
     HmmParams {
@@ -92,7 +82,7 @@ async fn rust_and_ocaml_agree_through_twenty_em_iterations_and_on_viterbi() {
     let mut config = SidecarConfig::new(common::sidecar_path());
     config.request_timeout = std::time::Duration::from_secs(60);
     let mut sidecar = Sidecar::start(config).await.unwrap();
-    let (obs, _) = truth().sample(2000, &mut StdRng::seed_from_u64(5));
+    let (obs, _) = common::three_state_model().sample(2000, &mut StdRng::seed_from_u64(5));
     let observations = observations_json(&obs);
 
     // The passes themselves, on the starting model.

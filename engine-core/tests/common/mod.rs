@@ -42,3 +42,14 @@ pub fn sidecar_path() -> PathBuf {
     })
     .clone()
 }
+
+/// The 3-state, 4-feature HMM the regime tests and benchmarks sample from.
+pub fn three_state_model() -> engine_core::regime::GaussianHmm {
+    engine_core::regime::GaussianHmm::new(engine_core::regime::HmmParams {
+        start: ndarray::array![0.5, 0.3, 0.2],
+        trans: ndarray::array![[0.97, 0.02, 0.01], [0.02, 0.96, 0.02], [0.01, 0.02, 0.97]],
+        means: ndarray::array![[-2.0, -1.0, 0.5, 1.0], [0.0, 0.0, 0.0, 0.0], [2.0, 1.0, -0.5, 1.5]],
+        vars: ndarray::array![[0.5, 0.4, 0.3, 0.2], [0.3, 0.3, 0.3, 0.3], [0.6, 0.5, 0.2, 0.4]],
+    })
+    .unwrap()
+}
