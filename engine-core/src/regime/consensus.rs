@@ -175,13 +175,12 @@ impl MultiTimeframeDetector {
             self.last_bar = Some(bar.open_time);
             self.base_bars += 1;
             for frame in &mut self.frames {
-                let mut completed = Vec::new();
-                frame.resampler.push(bar, |done| completed.push(done));
-                for done in &completed {
-                    if let Err(e) = frame.detector.push(done) {
-                        first_error.get_or_insert_with(|| frame_error(frame.timeframe, e));
+                let (detector, timeframe) = (&mut frame.detector, frame.timeframe);
+                frame.resampler.push(bar, |done| {
+                    if let Err(e) = detector.push(&done) {
+                        first_error.get_or_insert_with(|| frame_error(timeframe, e));
                     }
-                }
+                });
             }
         }
         match first_error {
