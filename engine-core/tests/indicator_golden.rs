@@ -15,6 +15,8 @@
 //!   full precision but computed by pandas rolling sums: [`FULL`].
 
 use std::collections::HashMap;
+mod common;
+
 use std::path::PathBuf;
 
 use engine_core::indicators::*;
@@ -27,7 +29,7 @@ const FULL: Tolerance = Tolerance { rel: 1e-10, abs: 1e-9 };
 const FOUR_DECIMALS: Tolerance = Tolerance { rel: 0.0, abs: 5.01e-4 };
 
 fn refdir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/refvectors")
+    common::shared().join("refvectors")
 }
 
 fn read(rel: &str) -> String {

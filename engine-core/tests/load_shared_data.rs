@@ -2,6 +2,8 @@
 //! counts and values documented in `shared/data/SOURCES.md`, then breaks
 //! copies of real files by hand and checks the exact `file:line` errors.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use engine_core::market_data::Bar;
@@ -10,10 +12,10 @@ use engine_core::sources::{load_file, BadRowPolicy, DataFormat, LoadError, LoadO
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 86_400_000;
 
-/// `shared/data`, two levels above the crate. Panics (failing every test)
-/// when it is missing: these tests must never pass by skipping.
+/// `shared/data`. Panics (failing every test) when it is missing: these
+/// tests must never pass by skipping.
 fn shared() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let dir = common::shared_data();
     assert!(dir.join("SOURCES.md").is_file(), "shared data folder not found at {}", dir.display());
     dir
 }

@@ -1,4 +1,12 @@
+(* $TRADING_ENGINE_SHARED/refvectors, or shared/refvectors in a parent of
+   the working directory (the clone sits beside shared/). *)
 let refvectors_dir () =
+  match Sys.getenv_opt "TRADING_ENGINE_SHARED" with
+  | Some shared when shared <> "" ->
+      let dir = Filename.concat shared "refvectors" in
+      if Sys.file_exists dir && Sys.is_directory dir then dir
+      else failwith ("TRADING_ENGINE_SHARED is set but " ^ dir ^ " is not a directory")
+  | _ ->
   let rec up dir depth =
     let candidate = Filename.concat (Filename.concat dir "shared") "refvectors" in
     if Sys.file_exists candidate && Sys.is_directory candidate then candidate
@@ -6,7 +14,8 @@ let refvectors_dir () =
       let parent = Filename.dirname dir in
       if parent = dir || depth > 20 then
         failwith
-          ("cannot find shared/refvectors in any parent of " ^ Sys.getcwd ())
+          ("cannot find shared/refvectors in any parent of " ^ Sys.getcwd ()
+         ^ " (clone beside shared/, or set TRADING_ENGINE_SHARED)")
       else up parent (depth + 1)
   in
   up (Sys.getcwd ()) 0

@@ -24,9 +24,17 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A file of `shared/data`: under `$TRADING_ENGINE_SHARED`, or `../shared`
+/// beside the workspace.
 pub fn shared_data(file: &str) -> PathBuf {
-    let path = workspace().join("../shared/data").join(file);
-    assert!(path.is_file(), "real market data missing: {}", path.display());
+    let shared =
+        std::env::var_os("TRADING_ENGINE_SHARED").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared"));
+    let path = shared.join("data").join(file);
+    assert!(
+        path.is_file(),
+        "real market data missing: {} (clone beside `shared/`, or set TRADING_ENGINE_SHARED)",
+        path.display()
+    );
     path
 }
 

@@ -10,11 +10,23 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("engine-core sits in the workspace").to_path_buf()
 }
 
-/// `../shared/data` beside the workspace; the tests need it and say so.
-pub fn shared_data() -> PathBuf {
-    let dir = workspace().join("../shared/data");
-    assert!(dir.is_dir(), "real market data missing: expected {} (see the README)", dir.display());
+/// The shared folder (`data/`, `refvectors/`): `$TRADING_ENGINE_SHARED`,
+/// or `../shared` beside the workspace. The tests need it and say so: they
+/// never pass by skipping.
+pub fn shared() -> PathBuf {
+    let dir =
+        std::env::var_os("TRADING_ENGINE_SHARED").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared"));
+    assert!(
+        dir.join("data").is_dir(),
+        "real market data missing: expected {}/data (clone beside `shared/`, or set TRADING_ENGINE_SHARED; see the README)",
+        dir.display()
+    );
     dir
+}
+
+/// `shared/data`.
+pub fn shared_data() -> PathBuf {
+    shared().join("data")
 }
 
 /// The OCaml sidecar, rebuilt with dune when dune is here (so the tests
