@@ -231,9 +231,7 @@ fn build(
     let sandbox = Sandbox::new(file, *limits)?;
     let lua = sandbox.lua();
     let api = |e: mlua::Error| LoadError::Api { file: file.to_string(), message: e.to_string() };
-    let mut host = HostData::new(symbol, file, window.capacity());
-    host.window = window;
-    lua.set_app_data(host);
+    lua.set_app_data(HostData::new(symbol, file, window));
     let params_table = match params.to_lua(lua).map_err(api)? {
         Value::Table(t) => t,
         _ => lua.create_table().map_err(api)?,

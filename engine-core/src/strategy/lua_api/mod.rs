@@ -34,11 +34,12 @@ pub struct HostData {
 }
 
 impl HostData {
-    pub fn new(symbol: &str, strategy: &str, window_capacity: usize) -> Self {
+    /// Host data around `window` (the bars seen so far, if any).
+    pub fn new(symbol: &str, strategy: &str, window: MarketDataWindow) -> Self {
         HostData {
             symbol: symbol.to_string(),
             strategy: strategy.to_string(),
-            window: MarketDataWindow::new(window_capacity),
+            window,
             indicators: IndicatorSet::default(),
             regime: None,
             logged: [0; 4],
