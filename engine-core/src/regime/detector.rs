@@ -358,7 +358,7 @@ impl RegimeDetector {
         let mut rows = Vec::with_capacity(bars.len());
         for bar in bars {
             if let Some(row) = extractor.update(bar)? {
-                rows.push(row.to_vec());
+                rows.push(row);
             }
         }
         if rows.len() < self.config.min_samples {

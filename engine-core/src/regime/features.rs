@@ -215,19 +215,19 @@ const MIN_STD: f64 = 1e-12;
 
 impl Normalizer {
     /// Mean and (population) standard deviation of each column of `rows`.
-    pub fn fit(rows: &[Vec<f64>]) -> Normalizer {
-        let d = rows.first().map_or(0, Vec::len);
+    pub fn fit<R: AsRef<[f64]>>(rows: &[R]) -> Normalizer {
+        let d = rows.first().map_or(0, |r| r.as_ref().len());
         let n = rows.len().max(1) as f64;
         let mut mean = vec![0.0; d];
         for row in rows {
-            for (m, v) in mean.iter_mut().zip(row) {
+            for (m, v) in mean.iter_mut().zip(row.as_ref()) {
                 *m += v;
             }
         }
         mean.iter_mut().for_each(|m| *m /= n);
         let mut var = vec![0.0; d];
         for row in rows {
-            for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+            for ((s, v), m) in var.iter_mut().zip(row.as_ref()).zip(&mean) {
                 *s += (v - m) * (v - m);
             }
         }
