@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,14 +18,16 @@ fn config(program: PathBuf) -> SidecarConfig {
     config
 }
 
-/// A shell script standing in for a misbehaving sidecar.
-fn script(dir: &tempfile::TempDir, name: &str, body: &str) -> PathBuf {
+/// A shell script standing in for a misbehaving sidecar, run by `/bin/sh`
+/// rather than executed itself: a script just written cannot safely be
+/// exec'd while other test threads fork, since a child forked mid-write still
+/// holds the write descriptor and exec fails with "Text file busy".
+fn script(dir: &tempfile::TempDir, name: &str, body: &str) -> SidecarConfig {
     let path = dir.path().join(name);
-    let mut f = std::fs::File::create(&path).unwrap();
-    writeln!(f, "#!/bin/sh\n{body}").unwrap();
-    drop(f);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    std::fs::write(&path, body).unwrap();
+    let mut config = config(PathBuf::from("/bin/sh"));
+    config.args = vec![path.display().to_string(), "--server".to_string()];
+    config
 }
 
 fn signal(pid: u32, sig: i32) {
@@ -85,8 +85,7 @@ async fn an_error_response_keeps_the_sidecar() {
 #[tokio::test]
 async fn gives_up_after_the_restart_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let crasher = script(&dir, "crasher", "exit 3");
-    let mut cfg = config(crasher);
+    let mut cfg = script(&dir, "crasher", "exit 3");
     cfg.max_restarts = 2;
     let mut sidecar = Sidecar::lazy(cfg);
     for _ in 0..3 {
@@ -110,8 +109,7 @@ async fn a_missing_executable_is_named() {
 async fn an_oversized_response_line_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     // Answers every request with a 2 MiB line.
-    let flood = script(&dir, "flood", "while read -r line; do head -c 2097152 /dev/zero | tr '\\0' 'x'; echo; done");
-    let mut cfg = config(flood);
+    let mut cfg = script(&dir, "flood", "while read -r line; do head -c 2097152 /dev/zero | tr '\\0' 'x'; echo; done");
     cfg.max_line_bytes = 1 << 20;
     let mut sidecar = Sidecar::start(cfg).await.unwrap();
     let err = sidecar.request("ping", json!({})).await.unwrap_err();
@@ -127,7 +125,7 @@ async fn a_chatty_stderr_does_not_block_the_sidecar() {
         "chatty",
         r#"read -r line; head -c 4194304 /dev/zero | tr '\0' 'e' >&2; echo '{"id":1,"result":{"pong":true}}'; sleep 5"#,
     );
-    let mut sidecar = Sidecar::start(config(chatty)).await.unwrap();
+    let mut sidecar = Sidecar::start(chatty).await.unwrap();
     assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
 }
 
@@ -140,7 +138,7 @@ async fn stderr_that_is_not_utf8_or_has_no_newline_is_still_drained() {
         "odd-stderr",
         r#"read -r line; printf '\377\376 bad bytes\n' >&2; head -c 307200 /dev/zero | tr '\0' 'z' >&2; echo '{"id":1,"result":{"pong":true}}'; read -r next; echo '{"id":2,"result":{"pong":true}}'; sleep 5"#,
     );
-    let mut sidecar = Sidecar::start(config(odd)).await.unwrap();
+    let mut sidecar = Sidecar::start(odd).await.unwrap();
     assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
     assert_eq!(sidecar.request("ping", json!({})).await.unwrap()["pong"], json!(true));
     assert_eq!(sidecar.restarts(), 0);
@@ -150,7 +148,7 @@ async fn stderr_that_is_not_utf8_or_has_no_newline_is_still_drained() {
 async fn a_crash_report_names_the_exit_status_and_the_last_stderr_lines() {
     let dir = tempfile::tempdir().unwrap();
     let dying = script(&dir, "dying", "read -r line; echo 'Fatal error: exception Not_found' >&2; exit 7");
-    let mut sidecar = Sidecar::start(config(dying)).await.unwrap();
+    let mut sidecar = Sidecar::start(dying).await.unwrap();
     let err = sidecar.request("ping", json!({})).await.unwrap_err().to_string();
     assert!(err.contains("exit status: 7"), "{err}");
     assert!(err.contains("Fatal error: exception Not_found"), "{err}");
@@ -166,7 +164,7 @@ async fn dropping_the_client_kills_the_whole_process_group() {
         "wrapper",
         &format!("sleep 1000 &\necho $! > {}\nexec {} --server", pidfile.display(), real.display()),
     );
-    let mut sidecar = Sidecar::start(config(wrapper)).await.unwrap();
+    let mut sidecar = Sidecar::start(wrapper).await.unwrap();
     sidecar.request("ping", json!({})).await.unwrap();
     let child = sidecar.pid().unwrap();
     let grandchild: u32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
@@ -189,7 +187,7 @@ async fn stale_responses_of_abandoned_requests_are_skipped() {
         "laggy",
         r#"read -r a; echo '{"id":1,"result":{"n":1}}'; read -r b; echo '{"id":1,"result":{"n":"stale"}}'; echo '{"id":2,"result":{"n":2}}'; sleep 5"#,
     );
-    let mut sidecar = Sidecar::start(config(laggy)).await.unwrap();
+    let mut sidecar = Sidecar::start(laggy).await.unwrap();
     assert_eq!(sidecar.request("a", json!({})).await.unwrap()["n"], json!(1));
     assert_eq!(sidecar.request("b", json!({})).await.unwrap()["n"], json!(2));
 }
