@@ -135,15 +135,21 @@ impl IndicatorSet {
         if params.len() > MAX_PARAMS {
             return Err(IndicatorRequestError::TooManyParams { name: name.to_string() });
         }
-        let Some(info) = crate::indicators::find(name) else {
-            // The spec's own error lists the known names.
-            return Err(IndicatorSpec::new(name, params).expect_err("an unknown name is refused").into());
-        };
         let mut bits = [0u64; MAX_PARAMS];
         for (b, p) in bits.iter_mut().zip(params) {
             *b = p.to_bits();
         }
-        let key = Key { name: info.name, params: bits, len: params.len() };
+        // Asked for by its catalogue name (as the Lua API does) and already
+        // tracked: no catalogue search.
+        let len = params.len();
+        if let Some(slot) = self.keys.iter().position(|k| k.params == bits && k.len == len && k.name == name) {
+            return Ok(slot);
+        }
+        let Some(info) = crate::indicators::find(name) else {
+            // The spec's own error lists the known names.
+            return Err(IndicatorSpec::new(name, params).expect_err("an unknown name is refused").into());
+        };
+        let key = Key { name: info.name, params: bits, len };
         if let Some(slot) = self.keys.iter().position(|k| *k == key) {
             return Ok(slot);
         }

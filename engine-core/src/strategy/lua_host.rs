@@ -4,15 +4,17 @@
 //! market window over.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mlua::{Function, Table, Value};
+use parking_lot::Mutex;
 
 use super::action::{parse_commitment, parse_management, parse_setup, Commitment, Management, Setup};
 use super::ctx::{CtxError, CtxValue};
 use super::interface::PositionView;
 use super::interface::{Strategy, StrategyError, StrategyInput, StrategyVersion};
-use super::lua_api::{self, ApiTables, HostData};
+use super::lua_api::{self, ApiTables, HostData, SharedHost};
 use super::reload::FileWatcher;
 use super::sandbox::{Sandbox, SandboxError, SandboxLimits};
 use crate::market_data::MarketDataWindow;
@@ -39,26 +41,26 @@ pub enum LoadError {
     Api { file: String, message: String },
 }
 
-/// Sets the bar's fields in `md`, drops a stale setup, then calls the
-/// callback: one call into Lua per bar instead of one per field.
+/// Makes the per-bar entry point: it sets the bar's fields in `md`, drops
+/// a stale setup, then calls callback `index`, in one call into Lua per bar
+/// (the tables and callbacks are upvalues, only numbers cross per bar).
 const DISPATCH: &str = r#"
-return function(callback, md, ctx, ind, clear_setup, symbol, time, open, high, low, close, volume, bid, ask)
+local callbacks, md, ctx, ind, symbol = ...
+return function(index, clear_setup, time, open, high, low, close, volume, bid, ask)
   md.symbol, md.time, md.open, md.high, md.low, md.close = symbol, time, open, high, low, close
   md.volume, md.bid, md.ask = volume, bid, ask
   if clear_setup then ctx.setup = nil end
-  return callback(md, ctx, ind)
+  return callbacks[index](md, ctx, ind)
 end
 "#;
 
 /// One loaded generation of the source.
 struct Loaded {
     sandbox: Sandbox,
+    host: SharedHost,
     tables: ApiTables,
     ctx: Table,
-    callbacks: [Function; 3],
     dispatch: Function,
-    /// The symbol as a Lua string, made once.
-    symbol: mlua::String,
     /// The position last written to the `position` table.
     position: Option<PositionView>,
 }
@@ -70,7 +72,6 @@ pub struct LuaStrategy {
     symbol: String,
     params: CtxValue,
     limits: SandboxLimits,
-    window: usize,
     loaded: Loaded,
     version: StrategyVersion,
     watcher: Option<FileWatcher>,
@@ -97,7 +98,6 @@ impl LuaStrategy {
             symbol: symbol.to_string(),
             params,
             limits,
-            window,
             loaded,
             version: StrategyVersion::of(&source, 1),
             watcher: None,
@@ -154,22 +154,18 @@ impl LuaStrategy {
 
     /// Log lines the strategy wrote, by level (debug, info, warn, error).
     pub fn logged(&self) -> [u64; 4] {
-        self.loaded.sandbox.lua().app_data_ref::<HostData>().map_or([0; 4], |h| h.logged)
+        self.loaded.host.lock().logged
     }
 
     fn host_window(&self) -> MarketDataWindow {
-        match self.loaded.sandbox.lua().app_data_ref::<HostData>() {
-            Some(host) => host.window.clone(),
-            None => MarketDataWindow::new(self.window.max(1)),
-        }
+        self.loaded.host.lock().window.clone()
     }
 
     /// Calls callback `index` of [`REQUIRED_FUNCTIONS`] with `(md, ctx, ind)`.
     fn invoke(&mut self, index: usize, input: StrategyInput<'_>) -> Result<Value, StrategyError> {
         let loaded = &mut self.loaded;
-        let lua = loaded.sandbox.lua();
         {
-            let mut host = lua.app_data_mut::<HostData>().expect("set when the state was built");
+            let mut host = loaded.host.lock();
             host.observe(input.market.bar);
             std::mem::swap(&mut host.indicators, input.indicators);
             host.regime = input.regime.cloned();
@@ -188,12 +184,8 @@ impl LuaStrategy {
                 .call::<Value>(
                     &loaded.dispatch,
                     (
-                        &loaded.callbacks[index],
-                        &loaded.tables.md,
-                        &loaded.ctx,
-                        &loaded.tables.ind,
+                        index + 1,
                         index == 0,
-                        &loaded.symbol,
                         bar.open_time,
                         bar.open,
                         bar.high,
@@ -207,8 +199,7 @@ impl LuaStrategy {
                 .map_err(|e| StrategyError::Script(e.to_string())),
             Err(e) => Err(StrategyError::Script(e.to_string())),
         };
-        let mut host = lua.app_data_mut::<HostData>().expect("set when the state was built");
-        std::mem::swap(&mut host.indicators, input.indicators);
+        std::mem::swap(&mut loaded.host.lock().indicators, input.indicators);
         result
     }
 
@@ -231,12 +222,12 @@ fn build(
     let sandbox = Sandbox::new(file, *limits)?;
     let lua = sandbox.lua();
     let api = |e: mlua::Error| LoadError::Api { file: file.to_string(), message: e.to_string() };
-    lua.set_app_data(HostData::new(symbol, file, window));
+    let host: SharedHost = Arc::new(Mutex::new(HostData::new(symbol, file, window)));
     let params_table = match params.to_lua(lua).map_err(api)? {
         Value::Table(t) => t,
         _ => lua.create_table().map_err(api)?,
     };
-    let tables = lua_api::register(lua, params_table.clone()).map_err(api)?;
+    let tables = lua_api::register(lua, params_table.clone(), &host).map_err(api)?;
     sandbox.load(source)?;
     let mut callbacks = Vec::with_capacity(REQUIRED_FUNCTIONS.len());
     for function in REQUIRED_FUNCTIONS {
@@ -255,11 +246,13 @@ fn build(
     if let Some(init) = sandbox.global_function("init") {
         sandbox.call::<()>(&init, params_table)?;
     }
-    let callbacks: [Function; 3] = callbacks.try_into().expect("three required functions");
     // Trusted engine code, compiled and run outside the strategy's limits.
-    let dispatch: Function = lua.load(DISPATCH).set_name("=engine dispatch").eval().map_err(api)?;
-    let symbol = lua.create_string(symbol).map_err(api)?;
-    Ok(Loaded { sandbox, tables, ctx, callbacks, dispatch, symbol, position: None })
+    let dispatch: Function = lua
+        .load(DISPATCH)
+        .set_name("=engine dispatch")
+        .call((lua.create_sequence_from(callbacks).map_err(api)?, &tables.md, &ctx, &tables.ind, symbol))
+        .map_err(api)?;
+    Ok(Loaded { sandbox, host, tables, ctx, dispatch, position: None })
 }
 
 impl Strategy for LuaStrategy {

@@ -3,16 +3,17 @@
 
 use mlua::{Lua, Table, Value, Variadic};
 
-use super::host;
+use super::SharedHost;
 
-pub(super) fn register(lua: &Lua) -> mlua::Result<Table> {
+pub(super) fn register(lua: &Lua, host: &SharedHost) -> mlua::Result<Table> {
     let log = lua.create_table()?;
     for (level, name) in ["debug", "info", "warn", "error"].into_iter().enumerate() {
+        let host = host.clone();
         log.raw_set(
             name,
-            lua.create_function(move |lua, args: Variadic<Value>| {
+            lua.create_function(move |_, args: Variadic<Value>| {
                 let text = args.iter().map(|v| v.to_string()).collect::<mlua::Result<Vec<_>>>()?.join(" ");
-                let mut host = host(lua)?;
+                let mut host = host.lock();
                 host.logged[level] += 1;
                 let (symbol, strategy) = (host.symbol.as_str(), host.strategy.as_str());
                 match level {

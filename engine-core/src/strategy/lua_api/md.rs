@@ -4,18 +4,19 @@
 
 use mlua::{Lua, Table};
 
-use super::host;
+use super::SharedHost;
 use crate::market_data::Bar;
 
 /// Reads one number from a bar.
 type BarField = fn(&Bar) -> f64;
 
-pub(super) fn register(lua: &Lua) -> mlua::Result<Table> {
+pub(super) fn register(lua: &Lua, host: &SharedHost) -> mlua::Result<Table> {
     let md = lua.create_table()?;
+    let host = host.clone();
     md.raw_set(
         "history",
-        lua.create_function(|lua, n: Option<i64>| {
-            let host = host(lua)?;
+        lua.create_function(move |lua, n: Option<i64>| {
+            let host = host.lock();
             let have = host.window.len();
             let n = match n {
                 None => have,

@@ -3,15 +3,19 @@
 //! all also reachable under one `engine` table (`docs/lua-api.md`).
 //!
 //! Per-call data the callbacks need (the window, the indicator set, the
-//! regime) lives in one [`HostData`] stored as the state's app data; the
-//! host swaps the runner's indicator set in for the call and back out.
+//! regime) lives in one [`HostData`] shared by the host and the API
+//! functions ([`SharedHost`]); the host swaps the runner's indicator set in
+//! for the call and back out.
 
 mod ind;
 mod log;
 mod md;
 mod position;
 
+use std::sync::Arc;
+
 use mlua::{Lua, Table};
+use parking_lot::Mutex;
 
 use super::indicator_set::IndicatorSet;
 use crate::market_data::{Bar, MarketDataWindow};
@@ -54,6 +58,10 @@ impl HostData {
     }
 }
 
+/// The host data as the host and the API functions hold it. The API
+/// functions lock it only while they run, inside a strategy call.
+pub type SharedHost = Arc<Mutex<HostData>>;
+
 /// The tables handed to callbacks and kept across calls.
 pub struct ApiTables {
     pub engine: Table,
@@ -62,15 +70,17 @@ pub struct ApiTables {
     pub position: PositionTable,
 }
 
-/// Registers the whole API in `lua` (whose app data must hold a
-/// [`HostData`]): globals `engine`, `log`, `params`, `position`, and the
-/// `md` and `ind` tables passed to the callbacks.
-pub fn register(lua: &Lua, params: Table) -> mlua::Result<ApiTables> {
+/// Registers the whole API in `lua`, reading `host`: globals `engine`,
+/// `log`, `params`, `position`, and the `md` and `ind` tables passed to the
+/// callbacks. The state keeps a clone of `host` as its app data: the raw
+/// indicator functions point at it.
+pub fn register(lua: &Lua, params: Table, host: &SharedHost) -> mlua::Result<ApiTables> {
+    lua.set_app_data(host.clone());
     let engine = lua.create_table()?;
-    let md = md::register(lua)?;
-    let ind = ind::register(lua)?;
+    let md = md::register(lua, host)?;
+    let ind = ind::register(lua, host)?;
     let position = position::register(lua)?;
-    let log = log::register(lua)?;
+    let log = log::register(lua, host)?;
     engine.raw_set("md", &md)?;
     engine.raw_set("ind", &ind)?;
     engine.raw_set("position", &position.table)?;
@@ -82,10 +92,4 @@ pub fn register(lua: &Lua, params: Table) -> mlua::Result<ApiTables> {
     globals.raw_set("params", params)?;
     globals.raw_set("position", &position.table)?;
     Ok(ApiTables { engine, md, ind, position })
-}
-
-/// The host data of `lua`, for API callbacks.
-fn host(lua: &Lua) -> mlua::Result<mlua::AppDataRefMut<'_, HostData>> {
-    lua.app_data_mut::<HostData>()
-        .ok_or_else(|| mlua::Error::runtime("the strategy API is used outside a strategy call"))
 }
