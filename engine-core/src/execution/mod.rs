@@ -8,6 +8,8 @@
 //! assumption). Fees, slippage, partial fills and account-wide cash come
 //! with the full execution model.
 
+pub mod records;
+
 use serde::{Deserialize, Serialize};
 
 use crate::market_data::Bar;
