@@ -297,7 +297,14 @@ fn memory_bomb_is_stopped_and_the_state_stays_usable() {
 
 #[test]
 fn deep_recursion_is_a_contained_runtime_error_with_a_line() {
-    let limits = SandboxLimits { instructions: 200_000_000, ..SandboxLimits::default() };
+    // Generous limits: this is about the recursion error, not the budget or
+    // the clock (recursing to the overflow takes ~100 ms, more on a loaded
+    // machine).
+    let limits = SandboxLimits {
+        instructions: 200_000_000,
+        wall_clock: std::time::Duration::from_secs(20),
+        ..SandboxLimits::default()
+    };
     let sb = sandbox_with(limits);
     // Lua stack overflow.
     let err = refused(&sb, "local function f(n)\n  return 1 + f(n + 1)\nend\nreturn f(1)");

@@ -42,7 +42,9 @@ fn lua_ema_crossover_decides_exactly_as_the_rust_one() {
     assert_eq!(a, b, "the same transitions, reasons and times");
     let outcomes = |r: &[engine_core::runner::Decision]| r.iter().map(|d| d.outcome.clone()).collect::<Vec<_>>();
     assert_eq!(outcomes(in_lua.decisions()), outcomes(in_rust.decisions()));
-    assert_eq!(in_lua.broker().realized_pnl(), in_rust.broker().realized_pnl());
+    let (lua_account, rust_account) = (in_lua.account().unwrap(), in_rust.account().unwrap());
+    assert_eq!(lua_account.realized_pnl(), rust_account.realized_pnl());
+    assert_eq!(lua_account.ledger().fills, rust_account.ledger().fills);
 }
 
 fn write(dir: &Path, name: &str, source: &str) -> PathBuf {
@@ -155,7 +157,7 @@ fn editing_a_running_strategy_swaps_versions_keeping_ctx_and_position() {
     let ctx = runner.strategy().ctx().unwrap();
     assert_eq!(ctx.get("seen_by"), Some(&CtxValue::Str("v2".into())));
     assert_eq!(ctx.get("calls"), Some(&CtxValue::Int(v1_calls(&v1) + 1)), "ctx carried over");
-    assert_eq!(runner.broker().position().map(|p| p.quantity), Some(2.0));
+    assert_eq!(runner.account().unwrap().position("SYNTH"), 2.0);
     assert_eq!(runner.decisions().last().unwrap().version, version);
 
     // A syntax error: refused with file:line, v2 keeps running.

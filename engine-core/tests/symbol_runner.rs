@@ -67,10 +67,8 @@ fn a_setup_times_out_by_market_time() {
     )
     .unwrap();
     let strategy = LuaStrategy::load(&path, "SYNTH", CtxValue::empty_table(), SandboxLimits::default(), 100).unwrap();
-    let config = RunnerConfig {
-        setup_timeout: SetupTimeout { bars: None, millis: Some(180_000) },
-        ..RunnerConfig::default()
-    };
+    let config =
+        RunnerConfig { setup_timeout: SetupTimeout { bars: None, millis: Some(180_000) }, ..RunnerConfig::default() };
     let series = generate(&SyntheticConfig { seed: 2, bars: 12, ..SyntheticConfig::default() });
     let mut runner = SymbolRunner::new("SYNTH", strategy, config);
     for bar in &series.bars {

@@ -159,7 +159,7 @@ fn report(file: &str, problems: &[String], runner: Option<&SymbolRunner<LuaStrat
             counts.bad_actions,
             counts.refusals,
             counts.script_failures,
-            runner.broker().realized_pnl()
+            runner.account().map_or(0.0, |a| a.realized_pnl())
         );
         for t in history.iter().take(5) {
             println!("  {} {} -> {}: {}", t.time, t.from, t.to, t.reason);

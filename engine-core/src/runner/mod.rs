@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::execution::{EntryOrder, ExitReason, Fill, SimulatedBroker};
+use crate::execution::{
+    Account, EntryRequest, ExecutionConfig, ExecutionEvent, OrderKind, OrderPurpose, OrderStatus, SymbolBroker,
+};
 use crate::market_data::{Bar, MarketDataWindow};
 use crate::regime::RegimeDetector;
 use crate::state_machine::{Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine};
@@ -129,7 +131,10 @@ pub struct SymbolRunner<S: Strategy> {
     strategy: S,
     config: RunnerConfig,
     machine: StateMachine,
-    broker: SimulatedBroker,
+    broker: SymbolBroker,
+    /// The runner's own account, unless it trades on a shared one
+    /// ([`SymbolRunner::on_bar_with`]).
+    account: Option<Account>,
     window: MarketDataWindow,
     indicators: IndicatorSet,
     quarantine: Option<String>,
@@ -140,14 +145,30 @@ pub struct SymbolRunner<S: Strategy> {
 }
 
 impl<S: Strategy> SymbolRunner<S> {
+    /// A runner with its own account and the default execution model.
     pub fn new(symbol: &str, strategy: S, config: RunnerConfig) -> Self {
+        SymbolRunner::with_execution(symbol, strategy, config, ExecutionConfig::default())
+    }
+
+    /// A runner with its own account, filled by `execution`.
+    pub fn with_execution(symbol: &str, strategy: S, config: RunnerConfig, execution: ExecutionConfig) -> Self {
+        let account = Account::new(execution.initial_capital);
+        let mut runner = SymbolRunner::on_shared_account(symbol, strategy, config, execution);
+        runner.account = Some(account);
+        runner
+    }
+
+    /// A runner trading on an account it is handed with every bar
+    /// ([`SymbolRunner::on_bar_with`]), possibly shared with other symbols.
+    pub fn on_shared_account(symbol: &str, strategy: S, config: RunnerConfig, execution: ExecutionConfig) -> Self {
         SymbolRunner {
             symbol: symbol.to_string(),
             strategy,
             window: MarketDataWindow::new(config.window.max(1)),
             config,
             machine: StateMachine::new(),
-            broker: SimulatedBroker::new(),
+            broker: SymbolBroker::new(symbol, execution),
+            account: None,
             indicators: IndicatorSet::default(),
             quarantine: None,
             decisions: Vec::new(),
@@ -167,8 +188,21 @@ impl<S: Strategy> SymbolRunner<S> {
         &self.machine
     }
 
-    pub fn broker(&self) -> &SimulatedBroker {
+    pub fn broker(&self) -> &SymbolBroker {
         &self.broker
+    }
+
+    /// The runner's own account (`None` on a shared one).
+    pub fn account(&self) -> Option<&Account> {
+        self.account.as_ref()
+    }
+
+    pub fn account_mut(&mut self) -> Option<&mut Account> {
+        self.account.as_mut()
+    }
+
+    pub fn symbol(&self) -> &str {
+        &self.symbol
     }
 
     pub fn strategy(&self) -> &S {
@@ -206,8 +240,22 @@ impl<S: Strategy> SymbolRunner<S> {
         tracing::warn!(symbol = self.symbol, "reload refused, the running version stays: {message}");
     }
 
-    /// Processes one bar.
+    /// Processes one bar on the runner's own account (one account step).
+    ///
+    /// # Panics
+    /// If the runner trades on a shared account.
     pub fn on_bar(&mut self, bar: &Bar) -> Result<(), RunnerError> {
+        let mut account = self.account.take().expect("on_bar needs the runner's own account; use on_bar_with");
+        account.begin_step(bar.open_time);
+        let result = self.on_bar_with(bar, &mut account);
+        account.end_step();
+        self.account = Some(account);
+        result
+    }
+
+    /// Processes one bar on `account`. The caller brackets the bars of one
+    /// time step with [`Account::begin_step`] and [`Account::end_step`].
+    pub fn on_bar_with(&mut self, bar: &Bar, account: &mut Account) -> Result<(), RunnerError> {
         let time = bar.open_time;
         match self.strategy.poll_reload() {
             Some(Ok(version)) => self.reloaded(&version),
@@ -222,38 +270,86 @@ impl<S: Strategy> SymbolRunner<S> {
                 tracing::warn!(symbol = self.symbol, "regime detector skipped a bar: {e}");
             }
         }
-        for fill in self.broker.on_bar(bar) {
-            self.apply_fill(&fill, time)?;
+        for event in self.broker.on_bar(bar, account) {
+            self.apply_execution(&event, time, account)?;
         }
-        self.expire(time)?;
+        self.expire(time, account)?;
         if self.quarantine.is_none() && self.config.cadence.due(self.machine.state(), self.machine.bars_in_state()) {
-            self.consult(bar)?;
+            self.consult(bar, account)?;
         }
-        self.machine.state().check(self.broker.exposure())?;
+        self.machine.state().check(self.broker.exposure(account))?;
         self.machine.tick();
         Ok(())
     }
 
-    fn apply_fill(&mut self, fill: &Fill, time: i64) -> Result<(), RunnerError> {
-        match fill {
-            Fill::Entry { side, price, .. } => {
-                self.machine.apply(StateEvent::EntryFilled, time, format!("{side} filled at {price}"))?;
+    /// Closes the position and cancels working entries (kill switch,
+    /// drawdown halt), recording the transitions.
+    pub fn flatten(&mut self, reason: &str, bar: &Bar, account: &mut Account) -> Result<(), RunnerError> {
+        let time = bar.open_time;
+        let had_entry = self.broker.entry_working();
+        self.broker.flatten(reason, bar, account);
+        if had_entry && account.position(&self.symbol) == 0.0 {
+            self.machine.apply(StateEvent::EntryFailed, time, reason)?;
+        }
+        for event in self.broker.take_immediate() {
+            self.apply_execution(&event, time, account)?;
+        }
+        Ok(())
+    }
+
+    /// Cancels working entry orders (kill switch), recording the transition.
+    pub fn cancel_entries(&mut self, reason: &str, time: i64, account: &mut Account) -> Result<(), RunnerError> {
+        if self.broker.cancel_entries(reason, time, account, OrderStatus::Cancelled)
+            && account.position(&self.symbol) == 0.0
+        {
+            self.machine.apply(StateEvent::EntryFailed, time, reason)?;
+        }
+        Ok(())
+    }
+
+    /// At the end of a run: working orders are recorded as they stand.
+    pub fn finish(&mut self, account: &mut Account) {
+        self.broker.finish(account);
+    }
+
+    /// Drives the state machine from what execution did.
+    fn apply_execution(&mut self, event: &ExecutionEvent, time: i64, account: &mut Account) -> Result<(), RunnerError> {
+        use crate::state_machine::SymbolState;
+        match event {
+            ExecutionEvent::Filled { purpose: OrderPurpose::Entry, side, quantity, price, .. } => {
+                if self.machine.state() == (SymbolState::InTrade { entry_filled: false }) {
+                    let why = format!("{side} {quantity} filled at {price}");
+                    self.machine.apply(StateEvent::EntryFilled, time, why)?;
+                }
             }
-            Fill::Exit { remaining, price, reason, .. } => {
-                let why = match reason {
-                    ExitReason::Stop => format!("stop hit at {price}"),
-                    ExitReason::Target => format!("target hit at {price}"),
-                    ExitReason::Strategy => format!("exit at {price}"),
+            ExecutionEvent::Filled { purpose, price, position, .. } => {
+                let why = match purpose {
+                    OrderPurpose::StopLoss => format!("stop hit at {price}"),
+                    OrderPurpose::TakeProfit => format!("target hit at {price}"),
+                    OrderPurpose::Flatten => format!("flattened at {price}"),
+                    _ => format!("exit at {price}"),
                 };
-                let event = if *remaining > 0.0 { StateEvent::PartialExit } else { StateEvent::PositionClosed };
-                self.machine.apply(event, time, why)?;
+                if *position == 0.0 {
+                    // Whatever is left of a partly filled entry goes too.
+                    self.broker.cancel_entries("position closed", time, account, OrderStatus::Cancelled);
+                    self.machine.apply(StateEvent::PositionClosed, time, why)?;
+                } else {
+                    self.machine.apply(StateEvent::PartialExit, time, why)?;
+                }
             }
+            ExecutionEvent::Rejected { purpose: OrderPurpose::Entry, reason, .. }
+            | ExecutionEvent::Expired { purpose: OrderPurpose::Entry, reason, filled: 0.0, .. } => {
+                if self.machine.state() == (SymbolState::InTrade { entry_filled: false }) {
+                    self.machine.apply(StateEvent::EntryFailed, time, reason.clone())?;
+                }
+            }
+            ExecutionEvent::Rejected { .. } | ExecutionEvent::Expired { .. } => {}
         }
         Ok(())
     }
 
     /// Setups and working entries that waited too long are dropped.
-    fn expire(&mut self, time: i64) -> Result<(), RunnerError> {
+    fn expire(&mut self, time: i64, account: &mut Account) -> Result<(), RunnerError> {
         use crate::state_machine::SymbolState;
         match self.machine.state() {
             SymbolState::CloseWatch => {
@@ -265,8 +361,8 @@ impl<S: Strategy> SymbolRunner<S> {
             SymbolState::InTrade { entry_filled: false }
                 if self.machine.bars_in_state() >= self.config.entry_timeout_bars =>
             {
-                self.broker.cancel_entry();
                 let why = format!("entry not filled within {} bars", self.config.entry_timeout_bars);
+                self.broker.cancel_entries(&why, time, account, OrderStatus::Expired);
                 self.machine.apply(StateEvent::EntryFailed, time, why)?;
             }
             _ => {}
@@ -275,10 +371,10 @@ impl<S: Strategy> SymbolRunner<S> {
     }
 
     /// Asks the strategy for the current state's decision and carries it out.
-    fn consult(&mut self, bar: &Bar) -> Result<(), RunnerError> {
+    fn consult(&mut self, bar: &Bar, account: &mut Account) -> Result<(), RunnerError> {
         use crate::state_machine::SymbolState;
         let time = bar.open_time;
-        let position = self.broker.view();
+        let position = self.broker.view(account);
         let input = StrategyInput {
             market: MarketView { symbol: &self.symbol, bar, window: &self.window },
             indicators: &mut self.indicators,
@@ -298,16 +394,16 @@ impl<S: Strategy> SymbolRunner<S> {
         };
         self.counts.calls += 1;
         let outcome = match result {
-            Ok(choice) => self.carry_out(choice, bar)?,
-            Err(e) => self.failed(e, time)?,
+            Ok(choice) => self.carry_out(choice, bar, account)?,
+            Err(e) => self.failed(e, bar, account)?,
         };
         self.decisions.push(Decision { time, callback, version: self.strategy.version(), outcome });
         Ok(())
     }
 
-    fn carry_out(&mut self, choice: Choice, bar: &Bar) -> Result<Outcome, RunnerError> {
+    fn carry_out(&mut self, choice: Choice, bar: &Bar, account: &mut Account) -> Result<Outcome, RunnerError> {
         let time = bar.open_time;
-        Ok(match choice {
+        let outcome = match choice {
             Choice::Setup(None) | Choice::Commit(None) | Choice::Manage(None) => Outcome::Nothing,
             Choice::Setup(Some(setup)) => {
                 self.machine.apply(StateEvent::SetupFound, time, setup.reason.clone())?;
@@ -319,37 +415,50 @@ impl<S: Strategy> SymbolRunner<S> {
             }
             Choice::Commit(Some(Commitment::Enter(entry))) => {
                 let quantity = entry.size.unwrap_or(self.config.default_size);
-                let order = EntryOrder {
+                let kind = match (entry.limit, entry.trigger) {
+                    (None, None) => OrderKind::Market,
+                    (Some(price), None) => OrderKind::Limit { price },
+                    (None, Some(trigger)) => OrderKind::Stop { trigger },
+                    (Some(limit), Some(trigger)) => OrderKind::StopLimit { trigger, limit },
+                };
+                let request = EntryRequest {
                     side: entry.side,
                     quantity,
-                    limit: entry.limit,
+                    kind,
+                    time_in_force: entry.time_in_force,
+                    post_only: entry.post_only,
                     stop: entry.stop,
                     target: entry.target,
+                    reason: entry.reason.clone(),
                 };
-                match self.broker.submit_entry(order) {
-                    Ok(()) => {
+                match self.broker.submit_entry(request, bar, account) {
+                    Ok(_) => {
                         self.machine.apply(StateEvent::EntrySent, time, entry.reason.clone())?;
                         Outcome::Enter { side: entry.side, quantity, reason: entry.reason }
                     }
-                    Err(e) => self.refused(e.to_string()),
+                    Err(e) => {
+                        // The setup stays: the strategy may try again next bar.
+                        self.refused(e.reason)
+                    }
                 }
             }
             Choice::Manage(Some(Management::Exit { fraction, reason })) => {
-                match self.broker.exit(fraction, bar.close) {
-                    Ok(fill) => {
-                        self.apply_fill(&fill, time)?;
-                        Outcome::Exit { fraction, reason }
-                    }
-                    Err(e) => self.refused(e.to_string()),
+                match self.broker.submit_exit(fraction, OrderPurpose::Exit, &reason, bar, account) {
+                    Ok(_) => Outcome::Exit { fraction, reason },
+                    Err(e) => self.refused(e.reason),
                 }
             }
             Choice::Manage(Some(Management::Update { stop, target, reason })) => {
-                match self.broker.update_exits(stop, target) {
+                match self.broker.update_protection(stop, target, time, account) {
                     Ok(()) => Outcome::Update { stop, target, reason },
-                    Err(e) => self.refused(e.to_string()),
+                    Err(e) => self.refused(e),
                 }
             }
-        })
+        };
+        for event in self.broker.take_immediate() {
+            self.apply_execution(&event, time, account)?;
+        }
+        Ok(outcome)
     }
 
     fn refused(&mut self, reason: String) -> Outcome {
@@ -357,7 +466,7 @@ impl<S: Strategy> SymbolRunner<S> {
         Outcome::Refused { reason }
     }
 
-    fn failed(&mut self, error: StrategyError, time: i64) -> Result<Outcome, RunnerError> {
+    fn failed(&mut self, error: StrategyError, bar: &Bar, account: &mut Account) -> Result<Outcome, RunnerError> {
         let message = error.to_string();
         if !error.quarantines() {
             self.counts.bad_actions += 1;
@@ -367,25 +476,26 @@ impl<S: Strategy> SymbolRunner<S> {
         self.counts.script_failures += 1;
         tracing::error!(symbol = self.symbol, "strategy quarantined: {message}");
         self.quarantine = Some(message.clone());
-        self.enter_quarantine(time)?;
+        self.enter_quarantine(bar, account)?;
         Ok(Outcome::Failed { message })
     }
 
     /// No new positions; the open one keeps its stop or is closed.
-    fn enter_quarantine(&mut self, time: i64) -> Result<(), RunnerError> {
+    fn enter_quarantine(&mut self, bar: &Bar, account: &mut Account) -> Result<(), RunnerError> {
         use crate::state_machine::SymbolState;
+        let time = bar.open_time;
         match self.machine.state() {
             SymbolState::CloseWatch => {
                 self.machine.apply(StateEvent::SetupCancelled, time, "strategy quarantined")?;
             }
             SymbolState::InTrade { entry_filled: false } => {
-                self.broker.cancel_entry();
+                self.broker.cancel_entries("strategy quarantined", time, account, OrderStatus::Cancelled);
                 self.machine.apply(StateEvent::EntryFailed, time, "strategy quarantined")?;
             }
             SymbolState::InTrade { entry_filled: true } if self.config.on_quarantine == QuarantinePolicy::Close => {
-                let close = self.window.latest().map(|b| b.close).expect("a bar was pushed");
-                if let Ok(fill) = self.broker.exit(1.0, close) {
-                    self.apply_fill(&fill, time)?;
+                self.broker.flatten("strategy quarantined", bar, account);
+                for event in self.broker.take_immediate() {
+                    self.apply_execution(&event, time, account)?;
                 }
             }
             _ => {}

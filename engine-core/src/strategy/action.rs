@@ -8,6 +8,7 @@ use mlua::{Table, Value};
 use serde::{Deserialize, Serialize};
 
 use super::ctx::CtxValue;
+use crate::execution::records::TimeInForce;
 
 /// Direction of a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,17 +41,40 @@ pub struct Setup {
     pub reason: String,
 }
 
-/// An entry order request.
+/// An entry order request. The order type follows from the prices given:
+/// none is a market order, `limit` a limit order, `trigger` a stop order
+/// (enter once the price trades through it), both a stop-limit order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub side: Side,
     /// Quantity; `None` lets risk size the position.
     pub size: Option<f64>,
+    /// The position's protective stop and profit target.
     pub stop: Option<f64>,
     pub target: Option<f64>,
-    /// A limit price; `None` is a market order.
     pub limit: Option<f64>,
+    pub trigger: Option<f64>,
+    pub time_in_force: TimeInForce,
+    /// A limit that must add liquidity (rejected if it would take it).
+    pub post_only: bool,
     pub reason: String,
+}
+
+impl Entry {
+    /// A market entry with nothing else set.
+    pub fn market(side: Side, reason: &str) -> Entry {
+        Entry {
+            side,
+            size: None,
+            stop: None,
+            target: None,
+            limit: None,
+            trigger: None,
+            time_in_force: TimeInForce::Gtc,
+            post_only: false,
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// What `filter_commitment` decided.
@@ -109,6 +133,14 @@ impl Fields<'_> {
             return Err(self.error(field, format!("is {v}, expected a number above 0")));
         }
         Ok(Some(v))
+    }
+
+    fn boolean(&self, field: &str) -> Result<Option<bool>, ActionError> {
+        match self.raw(field)? {
+            Value::Nil => Ok(None),
+            Value::Boolean(b) => Ok(Some(b)),
+            other => Err(self.error(field, format!("is a {}, expected true or false", other.type_name()))),
+        }
     }
 
     fn string(&self, field: &str) -> Result<Option<String>, ActionError> {
@@ -189,16 +221,27 @@ pub fn parse_commitment(value: &Value) -> Result<Option<Commitment>, ActionError
         f.only(&["action", "reason"])?;
         return Ok(Some(Commitment::Cancel { reason: f.reason()? }));
     }
-    f.only(&["action", "size", "stop", "target", "limit", "reason"])?;
+    f.only(&["action", "size", "stop", "target", "limit", "trigger", "tif", "post_only", "reason"])?;
     let side = if action == "long" { Side::Long } else { Side::Short };
+    let time_in_force = match f.string("tif")?.as_deref() {
+        None | Some("gtc") => TimeInForce::Gtc,
+        Some("ioc") => TimeInForce::Ioc,
+        Some(other) => return Err(f.error("tif", format!("is {other:?}, expected \"gtc\" or \"ioc\""))),
+    };
     let entry = Entry {
         side,
         size: f.number("size", true)?,
         stop: f.number("stop", true)?,
         target: f.number("target", true)?,
         limit: f.number("limit", true)?,
+        trigger: f.number("trigger", true)?,
+        time_in_force,
+        post_only: f.boolean("post_only")?.unwrap_or(false),
         reason: f.reason()?,
     };
+    if entry.post_only && entry.limit.is_none() {
+        return Err(f.error("post_only", "needs a limit price: only limit orders can be post-only"));
+    }
     check_entry_prices(&entry).map_err(|(field, problem)| f.error(field, problem))?;
     Ok(Some(Commitment::Enter(entry)))
 }
@@ -215,13 +258,14 @@ fn check_entry_prices(e: &Entry) -> Result<(), (&'static str, String)> {
             return Err(("stop", format!("{stop} is on the wrong side of target {target} for a {} entry", e.side)));
         }
     }
-    if let Some(limit) = e.limit {
+    for (name, price) in [("limit", e.limit), ("trigger", e.trigger)] {
+        let Some(price) = price else { continue };
         let wrong_stop = e.stop.filter(|&s| match e.side {
-            Side::Long => s >= limit,
-            Side::Short => s <= limit,
+            Side::Long => s >= price,
+            Side::Short => s <= price,
         });
         if let Some(s) = wrong_stop {
-            return Err(("stop", format!("{s} is on the wrong side of limit {limit} for a {} entry", e.side)));
+            return Err(("stop", format!("{s} is on the wrong side of {name} {price} for a {} entry", e.side)));
         }
     }
     Ok(())
@@ -271,12 +315,10 @@ mod tests {
         assert_eq!(
             parse_commitment(&v).unwrap(),
             Some(Commitment::Enter(Entry {
-                side: Side::Long,
                 size: Some(2.0),
                 stop: Some(95.0),
                 target: Some(110.0),
-                limit: None,
-                reason: "cross".into()
+                ..Entry::market(Side::Long, "cross")
             }))
         );
         let v = eval(&lua, r#"return {action = "cancel", reason = "faded"}"#);

@@ -96,12 +96,9 @@ impl Strategy for EmaCrossover {
         let close = input.market.bar.close;
         let s = sign(side);
         Ok(Some(Commitment::Enter(Entry {
-            side,
-            size: None,
             stop: Some(close - s * self.p.stop_atr * atr),
             target: Some(close + s * self.p.target_atr * atr),
-            limit: None,
-            reason: "cross held".into(),
+            ..Entry::market(side, "cross held")
         })))
     }
 
