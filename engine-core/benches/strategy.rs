@@ -17,7 +17,7 @@ fn run<S: Strategy>(mut runner: SymbolRunner<S>, bars: &[engine_core::market_dat
     for bar in bars {
         runner.on_bar(bar).unwrap();
     }
-    runner.machine().history().len()
+    runner.transitions().len()
 }
 
 fn lua_against_rust(c: &mut Criterion) {

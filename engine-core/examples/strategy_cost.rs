@@ -24,7 +24,7 @@ fn run<S: Strategy>(strategy: S, bars: &[Bar]) -> usize {
     for bar in bars {
         runner.on_bar(bar).expect("a clean run");
     }
-    runner.machine().history().len()
+    runner.transitions().len()
 }
 
 fn main() -> ExitCode {

@@ -37,10 +37,10 @@ fn lua_ema_crossover_decides_exactly_as_the_rust_one() {
         in_lua.on_bar(bar).unwrap();
         in_rust.on_bar(bar).unwrap();
     }
-    let (a, b) = (in_lua.machine().history(), in_rust.machine().history());
+    let (a, b) = (in_lua.transitions(), in_rust.transitions());
     assert!(a.len() > 300, "{} transitions", a.len());
     assert_eq!(a, b, "the same transitions, reasons and times");
-    let outcomes = |r: &[engine_core::runner::Decision]| r.iter().map(|d| d.outcome.clone()).collect::<Vec<_>>();
+    let outcomes = |r: Vec<&engine_core::runner::Decision>| r.iter().map(|d| d.outcome.clone()).collect::<Vec<_>>();
     assert_eq!(outcomes(in_lua.decisions()), outcomes(in_rust.decisions()));
     let (lua_account, rust_account) = (in_lua.account().unwrap(), in_rust.account().unwrap());
     assert_eq!(lua_account.realized_pnl(), rust_account.realized_pnl());

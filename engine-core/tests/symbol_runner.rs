@@ -14,7 +14,7 @@ fn ema_crossover_trades_through_every_state() {
     for bar in &series.bars {
         runner.on_bar(bar).expect("no invariant breaks");
     }
-    let history = runner.machine().history();
+    let history = runner.transitions();
     let count = |e: StateEvent| history.iter().filter(|t| t.event == e).count();
     let (setups, sent, filled, closed) = (
         count(StateEvent::SetupFound),
@@ -74,7 +74,7 @@ fn a_setup_times_out_by_market_time() {
     for bar in &series.bars {
         runner.on_bar(bar).unwrap();
     }
-    let history = runner.machine().history();
+    let history = runner.transitions();
     let expiries: Vec<_> = history.iter().filter(|t| t.event == StateEvent::SetupExpired).collect();
     assert!(!expiries.is_empty(), "{history:?}");
     for expiry in &expiries {

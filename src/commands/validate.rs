@@ -139,7 +139,7 @@ fn parse_params(text: Option<&str>) -> anyhow::Result<CtxValue> {
 fn report(file: &str, problems: &[String], runner: Option<&SymbolRunner<LuaStrategy>>) -> anyhow::Result<u8> {
     println!("strategy: {file}");
     if let Some(runner) = runner {
-        let history = runner.machine().history();
+        let history = runner.transitions();
         let count = |e: StateEvent| history.iter().filter(|t| t.event == e).count();
         let counts = runner.counts();
         println!("bars: {}, strategy calls: {}", counts.bars, counts.calls);

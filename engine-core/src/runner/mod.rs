@@ -8,12 +8,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::{EventSink, MemorySink, RunnerEvent};
 use crate::execution::{
     Account, EntryRequest, ExecutionConfig, ExecutionEvent, OrderKind, OrderPurpose, OrderStatus, SymbolBroker,
 };
-use crate::market_data::{Bar, MarketDataWindow};
+use crate::market_data::{Bar, MarketDataWindow, Symbol};
 use crate::regime::RegimeDetector;
-use crate::state_machine::{Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine};
+use crate::state_machine::{
+    Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine, Transition,
+};
 use crate::strategy::{
     Commitment, IndicatorSet, Management, MarketView, Strategy, StrategyError, StrategyInput, StrategyVersion,
 };
@@ -104,11 +107,30 @@ pub enum Outcome {
     },
 }
 
+/// The strategy callback a decision came from (one per state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Callback {
+    DetectOpportunity,
+    FilterCommitment,
+    ManagePosition,
+}
+
+impl Callback {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Callback::DetectOpportunity => "detect_opportunity",
+            Callback::FilterCommitment => "filter_commitment",
+            Callback::ManagePosition => "manage_position",
+        }
+    }
+}
+
 /// One strategy call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub time: i64,
-    pub callback: &'static str,
+    pub callback: Callback,
     pub version: StrategyVersion,
     pub outcome: Outcome,
 }
@@ -125,9 +147,13 @@ pub struct RunnerCounts {
     pub failed_reloads: u64,
 }
 
-/// One symbol driven by one strategy.
-pub struct SymbolRunner<S: Strategy> {
+/// One symbol driven by one strategy; its decisions and transitions go to
+/// the event sink `K` (kept in memory by default).
+pub struct SymbolRunner<S: Strategy, K: EventSink = MemorySink> {
     symbol: String,
+    /// The symbol as events carry it.
+    symbol_id: Symbol,
+    sink: K,
     strategy: S,
     config: RunnerConfig,
     machine: StateMachine,
@@ -138,13 +164,12 @@ pub struct SymbolRunner<S: Strategy> {
     window: MarketDataWindow,
     indicators: IndicatorSet,
     quarantine: Option<String>,
-    decisions: Vec<Decision>,
     counts: RunnerCounts,
     /// A trained regime detector, updated on every bar, for `ind.regime()`.
     regime: Option<RegimeDetector>,
 }
 
-impl<S: Strategy> SymbolRunner<S> {
+impl<S: Strategy> SymbolRunner<S, MemorySink> {
     /// A runner with its own account and the default execution model.
     pub fn new(symbol: &str, strategy: S, config: RunnerConfig) -> Self {
         SymbolRunner::with_execution(symbol, strategy, config, ExecutionConfig::default())
@@ -161,8 +186,27 @@ impl<S: Strategy> SymbolRunner<S> {
     /// A runner trading on an account it is handed with every bar
     /// ([`SymbolRunner::on_bar_with`]), possibly shared with other symbols.
     pub fn on_shared_account(symbol: &str, strategy: S, config: RunnerConfig, execution: ExecutionConfig) -> Self {
+        SymbolRunner::with_sink(symbol, strategy, config, execution, MemorySink::default())
+    }
+
+    /// The decisions recorded so far.
+    pub fn decisions(&self) -> Vec<&Decision> {
+        self.sink.decisions().collect()
+    }
+
+    /// The transitions recorded so far.
+    pub fn transitions(&self) -> Vec<&Transition> {
+        self.sink.transitions().collect()
+    }
+}
+
+impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
+    /// A runner on a shared account whose events go to `sink`.
+    pub fn with_sink(symbol: &str, strategy: S, config: RunnerConfig, execution: ExecutionConfig, sink: K) -> Self {
         SymbolRunner {
             symbol: symbol.to_string(),
+            symbol_id: Symbol::from(symbol),
+            sink,
             strategy,
             window: MarketDataWindow::new(config.window.max(1)),
             config,
@@ -171,7 +215,6 @@ impl<S: Strategy> SymbolRunner<S> {
             account: None,
             indicators: IndicatorSet::default(),
             quarantine: None,
-            decisions: Vec::new(),
             counts: RunnerCounts::default(),
             regime: None,
         }
@@ -213,8 +256,17 @@ impl<S: Strategy> SymbolRunner<S> {
         &mut self.strategy
     }
 
-    pub fn decisions(&self) -> &[Decision] {
-        &self.decisions
+    pub fn sink(&self) -> &K {
+        &self.sink
+    }
+
+    pub fn sink_mut(&mut self) -> &mut K {
+        &mut self.sink
+    }
+
+    /// Gives the runner its own account (replacing any).
+    pub fn set_account(&mut self, account: Account) {
+        self.account = Some(account);
     }
 
     pub fn counts(&self) -> RunnerCounts {
@@ -279,7 +331,15 @@ impl<S: Strategy> SymbolRunner<S> {
         }
         self.machine.state().check(self.broker.exposure(account))?;
         self.machine.tick();
+        self.record_transitions();
         Ok(())
+    }
+
+    /// Moves the machine's new transitions to the sink.
+    fn record_transitions(&mut self) {
+        for transition in self.machine.drain_history() {
+            self.sink.record(RunnerEvent::Transition { symbol: self.symbol_id.clone(), transition });
+        }
     }
 
     /// Closes the position and cancels working entries (kill switch,
@@ -294,6 +354,7 @@ impl<S: Strategy> SymbolRunner<S> {
         for event in self.broker.take_immediate() {
             self.apply_execution(&event, time, account)?;
         }
+        self.record_transitions();
         Ok(())
     }
 
@@ -304,6 +365,7 @@ impl<S: Strategy> SymbolRunner<S> {
         {
             self.machine.apply(StateEvent::EntryFailed, time, reason)?;
         }
+        self.record_transitions();
         Ok(())
     }
 
@@ -382,12 +444,14 @@ impl<S: Strategy> SymbolRunner<S> {
             regime: self.regime.as_ref().and_then(|d| d.state()),
         };
         let (callback, result) = match self.machine.state() {
-            SymbolState::Watch => ("detect_opportunity", self.strategy.detect_opportunity(input).map(Choice::Setup)),
+            SymbolState::Watch => {
+                (Callback::DetectOpportunity, self.strategy.detect_opportunity(input).map(Choice::Setup))
+            }
             SymbolState::CloseWatch => {
-                ("filter_commitment", self.strategy.filter_commitment(input).map(Choice::Commit))
+                (Callback::FilterCommitment, self.strategy.filter_commitment(input).map(Choice::Commit))
             }
             SymbolState::InTrade { entry_filled: true } => {
-                ("manage_position", self.strategy.manage_position(input).map(Choice::Manage))
+                (Callback::ManagePosition, self.strategy.manage_position(input).map(Choice::Manage))
             }
             // Nothing to decide while the entry order works.
             SymbolState::InTrade { entry_filled: false } => return Ok(()),
@@ -397,7 +461,8 @@ impl<S: Strategy> SymbolRunner<S> {
             Ok(choice) => self.carry_out(choice, bar, account)?,
             Err(e) => self.failed(e, bar, account)?,
         };
-        self.decisions.push(Decision { time, callback, version: self.strategy.version(), outcome });
+        let decision = Decision { time, callback, version: self.strategy.version(), outcome };
+        self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
         Ok(())
     }
 

@@ -1,0 +1,107 @@
+//! What the runners record of their decisions, as plain events handed to an
+//! [`EventSink`]: every strategy decision (with the strategy version that
+//! made it) and every state transition, per symbol. Orders and fills are
+//! in execution's ledger. The sink is the seam for the persistent event
+//! log; [`MemorySink`] keeps events in memory, [`NullSink`] drops them
+//! (benchmarks, long runs that only want the results).
+
+use serde::{Deserialize, Serialize};
+
+use crate::market_data::Symbol;
+use crate::runner::Decision;
+use crate::state_machine::Transition;
+
+/// One recorded step of a runner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunnerEvent {
+    Decision {
+        #[serde(with = "symbol_serde")]
+        symbol: Symbol,
+        decision: Decision,
+    },
+    Transition {
+        #[serde(with = "symbol_serde")]
+        symbol: Symbol,
+        transition: Transition,
+    },
+}
+
+impl RunnerEvent {
+    pub fn symbol(&self) -> &str {
+        match self {
+            RunnerEvent::Decision { symbol, .. } | RunnerEvent::Transition { symbol, .. } => symbol,
+        }
+    }
+
+    /// Market time of the bar it happened on.
+    pub fn time(&self) -> i64 {
+        match self {
+            RunnerEvent::Decision { decision, .. } => decision.time,
+            RunnerEvent::Transition { transition, .. } => transition.time,
+        }
+    }
+}
+
+mod symbol_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::market_data::Symbol;
+
+    pub fn serialize<S: Serializer>(symbol: &Symbol, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(symbol)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Symbol, D::Error> {
+        String::deserialize(d).map(|s| Symbol::from(s.as_str()))
+    }
+}
+
+/// Where runner events go.
+pub trait EventSink: Send {
+    fn record(&mut self, event: RunnerEvent);
+}
+
+/// Keeps every event, in order.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySink {
+    events: Vec<RunnerEvent>,
+}
+
+impl MemorySink {
+    pub fn events(&self) -> &[RunnerEvent] {
+        &self.events
+    }
+
+    pub fn into_events(self) -> Vec<RunnerEvent> {
+        self.events
+    }
+
+    pub fn decisions(&self) -> impl Iterator<Item = &Decision> {
+        self.events.iter().filter_map(|e| match e {
+            RunnerEvent::Decision { decision, .. } => Some(decision),
+            _ => None,
+        })
+    }
+
+    pub fn transitions(&self) -> impl Iterator<Item = &Transition> {
+        self.events.iter().filter_map(|e| match e {
+            RunnerEvent::Transition { transition, .. } => Some(transition),
+            _ => None,
+        })
+    }
+}
+
+impl EventSink for MemorySink {
+    fn record(&mut self, event: RunnerEvent) {
+        self.events.push(event);
+    }
+}
+
+/// Drops every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullSink;
+
+impl EventSink for NullSink {
+    fn record(&mut self, _event: RunnerEvent) {}
+}
