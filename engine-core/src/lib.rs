@@ -6,6 +6,7 @@
 //! (historical files and the synthetic generator), native indicators and
 //! the client of the OCaml indicator sidecar that cross-verifies them.
 
+pub mod backtest;
 pub mod events;
 pub mod execution;
 pub mod indicators;

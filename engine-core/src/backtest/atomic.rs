@@ -1,0 +1,125 @@
+//! Files that appear whole or not at all.
+//!
+//! Each file is written to a temporary sibling (same directory, so the
+//! rename cannot cross file systems), flushed and synced to disk, then
+//! renamed over the target. A crash leaves either the old file or the new
+//! one, plus at worst a hidden `.name.*.tmp` file, never a truncated
+//! `report.html`. On an error the temporary file is removed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::OutputError;
+
+/// Distinguishes temporary files of concurrent writers in one process;
+/// the pid distinguishes processes.
+static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `path` through `write`, atomically. `write` gets a buffered
+/// writer and reports its own errors (it knows whether they are CSV, JSON
+/// or I/O); I/O around it is reported against `path`.
+pub(crate) fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    let io_error = |source: io::Error| OutputError::Write { path: path.to_path_buf(), source };
+    let (temp, file) = create_temp(path).map_err(io_error)?;
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 16, file);
+        write(&mut out)?;
+        out.flush().map_err(io_error)?;
+        let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+        file.sync_all().map_err(io_error)?;
+        drop(file);
+        std::fs::rename(&temp, path).map_err(|source| OutputError::Rename {
+            temp: temp.clone(),
+            path: path.to_path_buf(),
+            source,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+/// A new, empty `.{name}.{pid}.{n}.tmp` beside `path`. `create_new` makes
+/// sure an existing file is never reused.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy());
+    loop {
+        let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            // Left behind by a crashed run that had the same pid: try the next.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Syncs a directory so the renames into it survive a power loss. Best
+/// effort: some file systems refuse to sync a directory, and the files
+/// themselves are complete either way.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn replaces_the_target_whole_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "old").unwrap();
+        write_atomic(&path, |w| w.write_all(b"new").map_err(|e| OutputError::Write { path: path.clone(), source: e }))
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(entries(dir.path()), ["a.txt"]);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_file_and_removes_the_temporary_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "old").unwrap();
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"half").unwrap();
+            Err(OutputError::Write { path: path.clone(), source: io::Error::other("disk full") })
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("a.txt"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(entries(dir.path()), ["a.txt"]);
+    }
+
+    #[test]
+    fn renaming_over_a_directory_fails_naming_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("taken");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), "x").unwrap();
+        let err = write_atomic(&path, |_| Ok(())).unwrap_err();
+        assert!(matches!(err, OutputError::Rename { .. }), "{err:?}");
+        assert!(err.to_string().contains("taken"), "{err}");
+        assert_eq!(entries(dir.path()), ["taken"]);
+    }
+}
