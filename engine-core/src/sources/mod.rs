@@ -3,9 +3,11 @@
 //! Live and historical sources implement the same async [`MarketDataSource`]
 //! trait, so the runner does not know which one it drives.
 
+pub mod live;
 pub mod load;
 pub mod synthetic;
 
+pub use live::{LiveSyntheticSource, PushedSource};
 pub use load::{
     detect_format, load_file, BadRowPolicy, DataFormat, LoadError, LoadOptions, LoadReport, LoadedSeries, RowIssue,
 };
@@ -43,6 +45,24 @@ pub trait MarketDataSource: Send {
 
     /// The next bar, or [`SourceEvent::EndOfData`].
     async fn next_event(&mut self) -> Result<SourceEvent, SourceError>;
+
+    /// The next event if the source has it at hand, without waiting: the
+    /// fast path for sources holding their bars in memory (`None`: call
+    /// [`MarketDataSource::next_event`]).
+    fn next_ready(&mut self) -> Option<Result<SourceEvent, SourceError>> {
+        None
+    }
+
+    /// Bars left, when the source knows (for progress and ETA).
+    fn remaining(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether bars come as they happen (a live feed) rather than from
+    /// history.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// A historical source over bars already in memory: what every loader and
@@ -62,6 +82,13 @@ impl HistoricalSource {
     pub fn remaining(&self) -> usize {
         self.bars.len()
     }
+
+    fn take(&mut self) -> SourceEvent {
+        match self.bars.next() {
+            Some(bar) => SourceEvent::Bar(bar),
+            None => SourceEvent::EndOfData,
+        }
+    }
 }
 
 #[async_trait]
@@ -71,10 +98,15 @@ impl MarketDataSource for HistoricalSource {
     }
 
     async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
-        Ok(match self.bars.next() {
-            Some(bar) => SourceEvent::Bar(bar),
-            None => SourceEvent::EndOfData,
-        })
+        Ok(self.take())
+    }
+
+    fn next_ready(&mut self) -> Option<Result<SourceEvent, SourceError>> {
+        Some(Ok(self.take()))
+    }
+
+    fn remaining(&self) -> Option<usize> {
+        Some(self.bars.len())
     }
 }
 

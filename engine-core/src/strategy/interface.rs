@@ -116,3 +116,31 @@ pub trait Strategy: Send {
         None
     }
 }
+
+/// A boxed strategy is a strategy: the engine runs Lua and Rust strategies
+/// side by side as `Box<dyn Strategy>`.
+impl<S: Strategy + ?Sized> Strategy for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn version(&self) -> StrategyVersion {
+        (**self).version()
+    }
+
+    fn detect_opportunity(&mut self, input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {
+        (**self).detect_opportunity(input)
+    }
+
+    fn filter_commitment(&mut self, input: StrategyInput<'_>) -> Result<Option<Commitment>, StrategyError> {
+        (**self).filter_commitment(input)
+    }
+
+    fn manage_position(&mut self, input: StrategyInput<'_>) -> Result<Option<Management>, StrategyError> {
+        (**self).manage_position(input)
+    }
+
+    fn poll_reload(&mut self) -> Option<Result<StrategyVersion, String>> {
+        (**self).poll_reload()
+    }
+}

@@ -1,0 +1,366 @@
+//! One account and the runners trading on it: the engine's loop.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{AccountReport, EngineConfig, Pacer, Progress, RunMode, RunnerReport, RunnerSpec, RunnerStatus};
+use crate::events::{EventSink, MemorySink, NullSink, RunnerEvent};
+use crate::execution::{Account, EquityPoint};
+use crate::market_data::Bar;
+use crate::runner::SymbolRunner;
+use crate::sources::{MarketDataSource, SourceEvent};
+use crate::strategy::Strategy;
+
+/// Events kept or dropped, as configured.
+pub(super) enum GroupSink {
+    Memory(MemorySink),
+    Off(NullSink),
+}
+
+impl EventSink for GroupSink {
+    fn record(&mut self, event: RunnerEvent) {
+        match self {
+            GroupSink::Memory(sink) => sink.record(event),
+            GroupSink::Off(sink) => sink.record(event),
+        }
+    }
+}
+
+/// A runner of the group and its bookkeeping.
+struct Member {
+    runner: SymbolRunner<Box<dyn Strategy>, GroupSink>,
+    source_name: String,
+    /// Set when the runner was stopped (panic, broken invariant).
+    error: Option<String>,
+    first_time: Option<i64>,
+    last_time: Option<i64>,
+    prices: Vec<(i64, f64)>,
+}
+
+/// What a group hands back.
+pub(super) struct GroupOutcome {
+    pub runners: Vec<RunnerReport>,
+    pub account: AccountReport,
+    pub prices: BTreeMap<String, Vec<(i64, f64)>>,
+    pub interrupted: bool,
+}
+
+pub(super) struct Group {
+    members: Vec<Member>,
+    sources: Vec<Box<dyn MarketDataSource>>,
+    account: Account,
+    record_prices: bool,
+}
+
+/// Steps between two status updates (and two yields to the scheduler) in
+/// a fast replay; a live or paced run updates after every step.
+const STATUS_EVERY: u64 = 1024;
+
+impl Group {
+    pub fn new(specs: Vec<RunnerSpec>, config: &EngineConfig) -> Group {
+        let mut account = Account::new(config.execution.initial_capital);
+        account.set_record_equity(config.recording.equity);
+        let mut members = Vec::with_capacity(specs.len());
+        let mut sources = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let sink = if config.recording.events {
+                GroupSink::Memory(MemorySink::default())
+            } else {
+                GroupSink::Off(NullSink)
+            };
+            let mut runner =
+                SymbolRunner::with_sink(&spec.symbol, spec.strategy, spec.config, config.execution.clone(), sink);
+            if let Some(detector) = spec.regime {
+                runner = runner.with_regime(detector);
+            }
+            members.push(Member {
+                runner,
+                source_name: spec.source.name().to_string(),
+                error: None,
+                first_time: None,
+                last_time: None,
+                prices: Vec::new(),
+            });
+            sources.push(spec.source);
+        }
+        Group { members, sources, account, record_prices: config.recording.prices }
+    }
+
+    pub async fn run(mut self, mode: RunMode, shutdown: CancellationToken, progress: Arc<Progress>) -> GroupOutcome {
+        let live = mode.is_live() || self.sources.iter().any(|s| s.is_live());
+        let mut feed = if live {
+            Feed::live(std::mem::take(&mut self.sources), shutdown.clone())
+        } else {
+            Feed::Merged { sources: std::mem::take(&mut self.sources), heads: Vec::new(), started: false }
+        };
+        let mut pacer = Pacer::new(mode.speed());
+        let paced = live || mode.speed().is_some();
+        let interrupted;
+        let mut steps = 0u64;
+        let mut batch: Vec<(usize, Bar)> = Vec::new();
+        loop {
+            if shutdown.is_cancelled() {
+                interrupted = true;
+                break;
+            }
+            batch.clear();
+            if !feed.next_batch(&mut batch, &shutdown, &mut self.members).await {
+                interrupted = shutdown.is_cancelled();
+                break;
+            }
+            let time = batch[0].1.open_time;
+            if let Some(delay) = pacer.delay(time) {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => { interrupted = true; break; }
+                }
+            }
+            self.step(time, &batch);
+            progress.bars.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            steps += 1;
+            if paced || steps % STATUS_EVERY == 0 {
+                self.publish(&progress);
+                if !paced {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        self.publish(&progress);
+        self.finish(interrupted)
+    }
+
+    /// The bars of one time, through their runners, on the account.
+    fn step(&mut self, time: i64, batch: &[(usize, Bar)]) {
+        self.account.begin_step(time);
+        for (index, bar) in batch {
+            let member = &mut self.members[*index];
+            if member.error.is_some() {
+                continue;
+            }
+            member.first_time.get_or_insert(bar.open_time);
+            member.last_time = Some(bar.open_time);
+            if self.record_prices {
+                member.prices.push((bar.open_time, bar.close));
+            }
+            let account = &mut self.account;
+            let runner = &mut member.runner;
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runner.on_bar_with(bar, account)));
+            let error = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("stopped: {e}")),
+                Err(panic) => Some(format!("stopped by a panic: {}", panic_message(&panic))),
+            };
+            if let Some(error) = error {
+                tracing::error!(symbol = member.runner.symbol(), "{error}; the other runners go on");
+                member.error = Some(error);
+            }
+        }
+        self.account.end_step();
+    }
+
+    fn publish(&self, progress: &Progress) {
+        let snapshot = self.account.snapshot();
+        for m in &self.members {
+            let symbol = m.runner.symbol();
+            let holding = self.account.holding(symbol);
+            progress.publish(RunnerStatus {
+                symbol: symbol.to_string(),
+                state: m.runner.machine().state().to_string(),
+                position: holding.map_or(0.0, |h| h.quantity),
+                unrealized_pnl: holding.map_or(0.0, |h| h.unrealized_pnl()),
+                equity: snapshot.equity,
+                realized_pnl: snapshot.realized_pnl,
+                bars: m.runner.counts().bars,
+                last_time: m.last_time.unwrap_or(0),
+                quarantined: m.runner.quarantine().is_some(),
+            });
+        }
+    }
+
+    fn finish(mut self, interrupted: bool) -> GroupOutcome {
+        for m in &mut self.members {
+            m.runner.finish(&mut self.account);
+        }
+        self.account.report_open_trades();
+        let final_state = self.account.snapshot();
+        let mut prices = BTreeMap::new();
+        let mut runners = Vec::with_capacity(self.members.len());
+        let symbols = self.members.iter().map(|m| m.runner.symbol().to_string()).collect();
+        for mut m in self.members {
+            let events = match std::mem::replace(m.runner.sink_mut(), GroupSink::Off(NullSink)) {
+                GroupSink::Memory(sink) => sink.into_events(),
+                GroupSink::Off(_) => Vec::new(),
+            };
+            let symbol = m.runner.symbol().to_string();
+            if !m.prices.is_empty() {
+                prices.insert(symbol.clone(), std::mem::take(&mut m.prices));
+            }
+            runners.push(RunnerReport {
+                symbol,
+                strategy: m.runner.strategy().name().to_string(),
+                version: m.runner.strategy().version(),
+                source: m.source_name,
+                counts: m.runner.counts(),
+                state: m.runner.machine().state(),
+                quarantine: m.runner.quarantine().map(str::to_string),
+                error: m.error,
+                first_time: m.first_time,
+                last_time: m.last_time,
+                events,
+            });
+        }
+        let ledger = self.account.take_ledger();
+        GroupOutcome { runners, account: AccountReport { symbols, ledger, final_state }, prices, interrupted }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// Where a group's bars come from.
+enum Feed {
+    /// History: the sources' bars merged by time, ties in runner order.
+    Merged { sources: Vec<Box<dyn MarketDataSource>>, heads: Vec<Option<Bar>>, started: bool },
+    /// Live: bars in the order they arrive, one step each.
+    Live { receiver: mpsc::Receiver<(usize, Bar)> },
+}
+
+impl Feed {
+    /// One forwarding task per source into a channel.
+    fn live(sources: Vec<Box<dyn MarketDataSource>>, shutdown: CancellationToken) -> Feed {
+        let (sender, receiver) = mpsc::channel(1024);
+        for (index, mut source) in sources.into_iter().enumerate() {
+            let sender = sender.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    let event = tokio::select! {
+                        event = source.next_event() => event,
+                        _ = shutdown.cancelled() => return,
+                    };
+                    match event {
+                        Ok(SourceEvent::Bar(bar)) => {
+                            if sender.send((index, bar)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(SourceEvent::EndOfData) => return,
+                        Err(e) => {
+                            tracing::error!(source = source.name(), "source failed: {e}");
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        Feed::Live { receiver }
+    }
+
+    /// Fills `batch` with the next step's bars; false when there are none.
+    async fn next_batch(
+        &mut self,
+        batch: &mut Vec<(usize, Bar)>,
+        shutdown: &CancellationToken,
+        members: &mut [Member],
+    ) -> bool {
+        match self {
+            Feed::Live { receiver } => {
+                let next = tokio::select! {
+                    next = receiver.recv() => next,
+                    _ = shutdown.cancelled() => None,
+                };
+                match next {
+                    Some(item) => {
+                        batch.push(item);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Feed::Merged { sources, heads, started } => {
+                if !*started {
+                    *started = true;
+                    for (i, source) in sources.iter_mut().enumerate() {
+                        let bar = next_bar(source.as_mut(), &mut members[i]).await;
+                        heads.push(bar);
+                    }
+                }
+                let Some(time) = heads.iter().flatten().map(|b| b.open_time).min() else {
+                    return false;
+                };
+                for i in 0..heads.len() {
+                    if heads[i].as_ref().is_some_and(|b| b.open_time == time) {
+                        let bar = heads[i].take().expect("checked");
+                        batch.push((i, bar));
+                        heads[i] = next_bar(sources[i].as_mut(), &mut members[i]).await;
+                    }
+                }
+                true
+            }
+        }
+    }
+}
+
+/// The next bar of a historical source (`None` at its end, or after an
+/// error, which stops its runner).
+async fn next_bar(source: &mut dyn MarketDataSource, member: &mut Member) -> Option<Bar> {
+    let event = match source.next_ready() {
+        Some(event) => event,
+        None => source.next_event().await,
+    };
+    match event {
+        Ok(SourceEvent::Bar(bar)) => Some(bar),
+        Ok(SourceEvent::EndOfData) => None,
+        Err(e) => {
+            let error = format!("source {} failed: {e}", source.name());
+            tracing::error!(symbol = member.runner.symbol(), "{error}");
+            member.error = Some(error);
+            None
+        }
+    }
+}
+
+/// Sums equity curves of several accounts into one: at each time, every
+/// account's latest equity (its initial point's values before its first).
+pub(super) fn merge_equity(curves: Vec<&[EquityPoint]>) -> Vec<EquityPoint> {
+    let mut times: Vec<i64> = curves.iter().flat_map(|c| c.iter().map(|p| p.time)).collect();
+    times.sort_unstable();
+    times.dedup();
+    let mut cursors = vec![0usize; curves.len()];
+    let mut merged = Vec::with_capacity(times.len());
+    for time in times {
+        let mut point = EquityPoint {
+            time,
+            cash: 0.0,
+            equity: 0.0,
+            realized_pnl: 0.0,
+            unrealized_pnl: 0.0,
+            fees: 0.0,
+            gross_exposure: 0.0,
+        };
+        for (curve, cursor) in curves.iter().zip(&mut cursors) {
+            while *cursor + 1 < curve.len() && curve[*cursor + 1].time <= time {
+                *cursor += 1;
+            }
+            let Some(p) = curve.get(*cursor) else { continue };
+            point.cash += p.cash;
+            point.equity += p.equity;
+            point.realized_pnl += p.realized_pnl;
+            point.unrealized_pnl += p.unrealized_pnl;
+            point.fees += p.fees;
+            point.gross_exposure += p.gross_exposure;
+        }
+        merged.push(point);
+    }
+    merged
+}
