@@ -7,6 +7,7 @@
 //! the client of the OCaml indicator sidecar that cross-verifies them.
 
 pub mod backtest;
+pub mod config;
 pub mod engine;
 pub mod events;
 pub mod execution;

@@ -104,7 +104,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mlua::{ffi, ChunkMode, FromLuaMulti, Function, IntoLuaMulti, Lua, LuaOptions, StdLib, Table, Thread, Value};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The count hook fires every this many VM instructions (or every
 /// `instructions` if the budget is smaller; more often when the state holds
@@ -125,7 +125,7 @@ const SORT_SMALL: usize = 64;
 /// (memory). Deserializes from a config section such as
 /// `{ "instructions": 1000000, "memory_bytes": 67108864, "wall_clock_ms": 250 }`
 /// (every field optional, unknown fields refused).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SandboxLimits {
     /// VM instructions one call may execute.
@@ -133,8 +133,12 @@ pub struct SandboxLimits {
     /// Bytes the whole Lua state may allocate.
     pub memory_bytes: usize,
     /// Wall-clock time one call may take (`wall_clock_ms` in a config).
-    #[serde(rename = "wall_clock_ms", deserialize_with = "deserialize_millis")]
+    #[serde(rename = "wall_clock_ms", deserialize_with = "deserialize_millis", serialize_with = "serialize_millis")]
     pub wall_clock: Duration,
+}
+
+fn serialize_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn deserialize_millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -1,0 +1,221 @@
+//! The TOML configuration of a run (`docs/config.md`): the engine, its
+//! runners (symbol, strategy file and parameters, data source, bar
+//! interval), execution, risk, the sandbox and event recording.
+//!
+//! Loading reads the file, applies environment overrides
+//! (`TRADING_ENGINE__SECTION__KEY=value`, see [`ENV_PREFIX`]), then
+//! deserializes with unknown keys refused; every error names the file, the
+//! key path and, when it can, the line. [`Config::validate`] then refuses
+//! impossible combinations (live execution on historical data, a missing
+//! strategy file, ...). Secrets are never read from the file: API keys come
+//! from environment variables only ([`API_KEY_ENV`]).
+
+mod env;
+mod sections;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use env::{apply_overrides, ENV_PREFIX};
+pub use sections::{EngineMode, EngineSection, EventsSection, RegimeSection, RunnerSection, SourceSection};
+
+use crate::execution::{ExecutionConfig, ExecutionMode};
+use crate::strategy::sandbox::SandboxLimits;
+
+/// Environment variables holding exchange credentials (never in a file).
+pub const API_KEY_ENV: &str = "TRADING_ENGINE_API_KEY";
+pub const API_SECRET_ENV: &str = "TRADING_ENGINE_API_SECRET";
+
+/// A whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub engine: EngineSection,
+    #[serde(default)]
+    pub runners: Vec<RunnerSection>,
+    #[serde(default)]
+    pub execution: ExecutionConfig,
+    #[serde(default)]
+    pub sandbox: SandboxLimits,
+    #[serde(default)]
+    pub events: EventsSection,
+}
+
+/// Why a configuration cannot be used. The message names the file and the
+/// key (and line) at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads `path`, applies the environment's overrides and checks it.
+    /// Relative paths inside (strategies, data files, output) are taken
+    /// relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &path.display().to_string(), &base, std::env::vars())
+    }
+
+    /// Parses `text` (named `file` in errors), with `vars` as the
+    /// environment, resolving relative paths against `base`.
+    pub fn parse(
+        text: &str,
+        file: &str,
+        base: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let error = |message: String| ConfigError { file: file.to_string(), message };
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| error(toml_message(text, &e)))?;
+        let overridden = apply_overrides(&mut table, vars).map_err(error)?;
+        let value = toml::Value::Table(table);
+        let mut config: Config = match serde_path_to_error::deserialize(value) {
+            Ok(config) => config,
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                // toml appends "in `a.b`" on a second line: the path says it.
+                let inner = inner.lines().next().unwrap_or("").trim().to_string();
+                // The line, from a direct parse of the text (when no
+                // override changed it).
+                let line = if overridden.is_empty() { toml_line(text) } else { None };
+                let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                let via = if overridden.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (after environment overrides {})", overridden.join(", "))
+                };
+                return Err(error(format!("{path}: {inner}{at}{via}")));
+            }
+        };
+        config.resolve_paths(base);
+        config.validate().map_err(error)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() && !base.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        for r in &mut self.runners {
+            resolve(&mut r.strategy);
+            if let SourceSection::File { path, .. } = &mut r.source {
+                resolve(path);
+            }
+        }
+        if let Some(p) = &mut self.engine.output {
+            resolve(p);
+        }
+        if let Some(p) = &mut self.engine.state_dir {
+            resolve(p);
+        }
+        if let Some(p) = &mut self.events.path {
+            resolve(p);
+        }
+    }
+
+    /// Refuses impossible or incomplete configurations, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.runners.is_empty() {
+            return Err("runners: at least one [[runners]] entry is needed".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, r) in self.runners.iter().enumerate() {
+            let key = format!("runners[{i}]");
+            if r.symbol.trim().is_empty() {
+                return Err(format!("{key}.symbol: must not be empty"));
+            }
+            if !seen.insert(r.symbol.as_str()) {
+                return Err(format!("{key}.symbol: {} appears twice (one runner per symbol)", r.symbol));
+            }
+            if !r.strategy.is_file() {
+                return Err(format!("{key}.strategy: {} does not exist or is not a file", r.strategy.display()));
+            }
+            r.validate(&key)?;
+            let live_source = r.source.is_live();
+            match (self.engine.mode, live_source) {
+                (EngineMode::Backtest, true) => {
+                    return Err(format!(
+                        "{key}.source: a backtest needs historical data, but this source is live (use engine.mode = \"paper\")"
+                    ))
+                }
+                (EngineMode::Paper | EngineMode::Live, false) if self.execution.mode == ExecutionMode::Live => {
+                    return Err(format!(
+                        "execution.mode = \"live\" sends real orders and needs live market data, but {key}.source is historical ({})",
+                        r.source.kind()
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if self.execution.mode == ExecutionMode::Live && self.engine.mode == EngineMode::Backtest {
+            return Err("execution.mode = \"live\" cannot run a backtest: use execution.mode = \"simulated\"".into());
+        }
+        if let Some(speed) = self.engine.speed {
+            if !(speed.is_finite() && speed > 0.0) {
+                return Err(format!("engine.speed: must be a number above 0, got {speed}"));
+            }
+        }
+        for (name, value) in [("engine.from", &self.engine.from), ("engine.to", &self.engine.to)] {
+            if let Some(text) = value {
+                parse_time(text).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+        self.execution.validate()?;
+        self.sandbox.validate().map_err(|e| format!("sandbox: {e}"))?;
+        Ok(())
+    }
+
+    /// `engine.from` and `engine.to` as epoch milliseconds.
+    pub fn period(&self) -> (Option<i64>, Option<i64>) {
+        let time = |t: &Option<String>| t.as_deref().and_then(|t| parse_time(t).ok());
+        (time(&self.engine.from), time(&self.engine.to))
+    }
+}
+
+/// A time as `2024-01-31`, `2024-01-31T12:00:00Z` (RFC 3339) or epoch
+/// milliseconds.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis());
+    }
+    Err(format!("{text:?} is not a time (expected 2024-01-31, 2024-01-31T12:00:00Z or epoch milliseconds)"))
+}
+
+/// A TOML syntax error as `line N: message`.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().to_string();
+    match e.span() {
+        Some(span) => format!("line {}: {message}", line_of(text, span.start)),
+        None => message,
+    }
+}
+
+/// The line of the first deserialization error of `text`, if toml gives one.
+fn toml_line(text: &str) -> Option<usize> {
+    let e = toml::from_str::<Config>(text).err()?;
+    Some(line_of(text, e.span()?.start))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.toml", &config_dir(), Vec::new())
+}
+
+fn parse_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Config::parse(text, "test.toml", &config_dir(), vars)
+}
+
+const MINIMAL: &str = r#"
+[[runners]]
+symbol = "SYNTH"
+strategy = "../lua-strategies/ema_crossover.lua"
+source = { type = "synthetic" }
+"#;
+
+#[test]
+fn the_shipped_configs_load() {
+    for name in ["backtest.toml", "paper.toml", "multi_symbol.toml"] {
+        let path = config_dir().join(name);
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.runners.is_empty(), "{name}");
+        assert!(config.runners.iter().all(|r| r.strategy.is_file()), "{name}: paths resolved");
+    }
+}
+
+#[test]
+fn defaults_fill_what_is_left_out() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.engine.mode, EngineMode::Backtest);
+    assert_eq!(c.execution, ExecutionConfig::default());
+    assert_eq!(c.sandbox, SandboxLimits::default());
+    assert!(c.events.record);
+    assert_eq!(
+        c.runners[0].source,
+        SourceSection::Synthetic { seed: 42, bars: None, interval: "1m".into(), start_price: None }
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_path_and_line() {
+    let text = format!("{MINIMAL}\n[execution]\nfees = {{ taker_bps = 4, makr_bps = 2 }}\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.starts_with("test.toml: execution.fees"), "{err}");
+    assert!(err.contains("unknown field `makr_bps`"), "{err}");
+    assert!(err.contains("line 8"), "{err}");
+
+    let err = parse(&format!("{MINIMAL}\n[engine]\nmood = \"backtest\"\n")).unwrap_err().to_string();
+    assert!(err.contains("engine") && err.contains("unknown field `mood`"), "{err}");
+    let err = parse(&format!("{MINIMAL}\n[sandbox]\nwall_clock = 5\n")).unwrap_err().to_string();
+    assert!(err.contains("unknown field `wall_clock`"), "{err}");
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let text = MINIMAL.replace("{ type = \"synthetic\" }", "{ type = \"synthetic\", seed = \"seven\" }");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("runners[0].source") && err.contains("invalid type: string \"seven\""), "{err}");
+    let err = parse(&format!("{MINIMAL}\n[execution]\ninitial_capital = \"lots\"\n")).unwrap_err().to_string();
+    assert!(err.contains("execution.initial_capital") && err.contains("invalid type"), "{err}");
+}
+
+#[test]
+fn syntax_errors_give_the_line() {
+    let err = parse("[engine\nmode = 1").unwrap_err().to_string();
+    assert!(err.starts_with("test.toml: line 1:"), "{err}");
+}
+
+#[test]
+fn impossible_combinations_are_refused() {
+    let live_on_history = format!("{MINIMAL}\n[engine]\nmode = \"live\"\n[execution]\nmode = \"live\"\n");
+    let err = parse(&live_on_history).unwrap_err().to_string();
+    assert!(err.contains("execution.mode = \"live\"") && err.contains("runners[0].source is historical"), "{err}");
+
+    let live_backtest = format!("{MINIMAL}\n[execution]\nmode = \"live\"\n");
+    assert!(parse(&live_backtest).unwrap_err().to_string().contains("cannot run a backtest"));
+
+    let paper_source_in_backtest = MINIMAL.replace("type = \"synthetic\"", "type = \"live_synthetic\"");
+    assert!(parse(&paper_source_in_backtest).unwrap_err().to_string().contains("a backtest needs historical data"));
+
+    let missing = MINIMAL.replace("ema_crossover.lua", "nope.lua");
+    let err = parse(&missing).unwrap_err().to_string();
+    assert!(err.contains("runners[0].strategy") && err.contains("nope.lua does not exist"), "{err}");
+
+    let twice = format!("{MINIMAL}{MINIMAL}");
+    assert!(parse(&twice).unwrap_err().to_string().contains("SYNTH appears twice"));
+
+    assert!(parse("[engine]\n").unwrap_err().to_string().contains("at least one [[runners]]"));
+    let bad_interval = MINIMAL.replace("{ type = \"synthetic\" }", "{ type = \"synthetic\", interval = \"1x\" }");
+    assert!(parse(&bad_interval).unwrap_err().to_string().contains("runners[0].source.interval"));
+    let bad_time = format!("{MINIMAL}\n[engine]\nfrom = \"yesterday\"\n");
+    assert!(parse(&bad_time).unwrap_err().to_string().contains("engine.from"));
+    let bad_cap = format!("{MINIMAL}\n[execution]\nmax_volume_fraction = 2\n");
+    assert!(parse(&bad_cap).unwrap_err().to_string().contains("execution.max_volume_fraction must be in (0, 1]"));
+}
+
+#[test]
+fn environment_variables_override_any_setting() {
+    let c = parse_with(
+        MINIMAL,
+        &[
+            ("TRADING_ENGINE__EXECUTION__FEES__TAKER_BPS", "7.5"),
+            ("TRADING_ENGINE__ENGINE__SPEED", "100"),
+            ("TRADING_ENGINE__RUNNERS__0__SOURCE__SEED", "7"),
+            ("TRADING_ENGINE__RUNNERS__0__PARAMS__FAST", "5"),
+            ("TRADING_ENGINE__ENGINE__OUTPUT", "out dir"),
+            ("UNRELATED", "1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.execution.fees.taker_bps, 7.5);
+    assert_eq!(c.engine.speed, Some(100.0));
+    assert!(matches!(c.runners[0].source, SourceSection::Synthetic { seed: 7, .. }));
+    assert_eq!(c.runners[0].params.get("fast"), Some(&toml::Value::Integer(5)));
+    assert_eq!(c.engine.output, Some(config_dir().join("out dir")));
+
+    let err = parse_with(MINIMAL, &[("TRADING_ENGINE__EXECUTION__FEES__TAKR_BPS", "1")]).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown field `takr_bps`") && err.contains("TRADING_ENGINE__EXECUTION__FEES__TAKR_BPS"),
+        "{err}"
+    );
+    let err = parse_with(MINIMAL, &[("TRADING_ENGINE__RUNNERS__3__SYMBOL", "X")]).unwrap_err().to_string();
+    assert!(err.contains("runners has 1 entries, there is no [3]"), "{err}");
+}
+
+#[test]
+fn times_parse_in_three_forms() {
+    assert_eq!(parse_time("2024-01-01"), Ok(1_704_067_200_000));
+    assert_eq!(parse_time("2024-01-01T00:01:00Z"), Ok(1_704_067_260_000));
+    assert_eq!(parse_time("1704067200000"), Ok(1_704_067_200_000));
+    assert!(parse_time("soon").is_err());
+}
