@@ -14,6 +14,7 @@ pub mod execution;
 pub mod indicators;
 pub mod market_data;
 pub mod regime;
+pub mod risk;
 pub mod runner;
 pub mod sidecar;
 pub mod sources;
