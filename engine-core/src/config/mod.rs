@@ -21,6 +21,7 @@ pub use env::{apply_overrides, ENV_PREFIX};
 pub use sections::{EngineMode, EngineSection, EventsSection, RegimeSection, RunnerSection, SourceSection};
 
 use crate::execution::{ExecutionConfig, ExecutionMode};
+use crate::risk::RiskConfig;
 use crate::strategy::sandbox::SandboxLimits;
 
 /// Environment variables holding exchange credentials (never in a file).
@@ -37,6 +38,8 @@ pub struct Config {
     pub runners: Vec<RunnerSection>,
     #[serde(default)]
     pub execution: ExecutionConfig,
+    #[serde(default)]
+    pub risk: RiskConfig,
     #[serde(default)]
     pub sandbox: SandboxLimits,
     #[serde(default)]
@@ -122,6 +125,9 @@ impl Config {
         if let Some(p) = &mut self.events.path {
             resolve(p);
         }
+        if let Some(p) = &mut self.risk.kill_switch.file {
+            resolve(p);
+        }
     }
 
     /// Refuses impossible or incomplete configurations, naming the key.
@@ -172,6 +178,7 @@ impl Config {
             }
         }
         self.execution.validate()?;
+        self.risk.validate()?;
         self.sandbox.validate().map_err(|e| format!("sandbox: {e}"))?;
         Ok(())
     }

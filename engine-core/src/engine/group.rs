@@ -12,7 +12,9 @@ use super::{AccountReport, EngineConfig, Pacer, Progress, RunMode, RunnerReport,
 use crate::events::{EventSink, MemorySink, NullSink, RunnerEvent};
 use crate::execution::{Account, EquityPoint};
 use crate::market_data::Bar;
+use crate::risk::{KillSwitch, RiskManager};
 use crate::runner::SymbolRunner;
+use crate::runner::{Desk, RunnerError};
 use crate::sources::{MarketDataSource, SourceEvent};
 use crate::strategy::Strategy;
 
@@ -42,6 +44,19 @@ struct Member {
     prices: Vec<(i64, f64)>,
 }
 
+impl Member {
+    /// Stops the runner if its step failed or panicked (the others go on).
+    fn stop_on_failure(&mut self, outcome: std::thread::Result<Result<(), RunnerError>>) {
+        let error = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => format!("stopped: {e}"),
+            Err(panic) => format!("stopped by a panic: {}", panic_message(&panic)),
+        };
+        tracing::error!(symbol = self.runner.symbol(), "{error}; the other runners go on");
+        self.error = Some(error);
+    }
+}
+
 /// What a group hands back.
 pub(super) struct GroupOutcome {
     pub runners: Vec<RunnerReport>,
@@ -53,7 +68,7 @@ pub(super) struct GroupOutcome {
 pub(super) struct Group {
     members: Vec<Member>,
     sources: Vec<Box<dyn MarketDataSource>>,
-    account: Account,
+    desk: Desk,
     record_prices: bool,
 }
 
@@ -62,9 +77,10 @@ pub(super) struct Group {
 const STATUS_EVERY: u64 = 1024;
 
 impl Group {
-    pub fn new(specs: Vec<RunnerSpec>, config: &EngineConfig) -> Group {
+    pub fn new(specs: Vec<RunnerSpec>, config: &EngineConfig, kill_switch: KillSwitch) -> Group {
         let mut account = Account::new(config.execution.initial_capital);
         account.set_record_equity(config.recording.equity);
+        let desk = Desk::new(account, RiskManager::with_kill_switch(config.risk.clone(), kill_switch));
         let mut members = Vec::with_capacity(specs.len());
         let mut sources = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -88,7 +104,7 @@ impl Group {
             });
             sources.push(spec.source);
         }
-        Group { members, sources, account, record_prices: config.recording.prices }
+        Group { members, sources, desk, record_prices: config.recording.prices }
     }
 
     pub async fn run(mut self, mode: RunMode, shutdown: CancellationToken, progress: Arc<Progress>) -> GroupOutcome {
@@ -134,9 +150,20 @@ impl Group {
         self.finish(interrupted)
     }
 
-    /// The bars of one time, through their runners, on the account.
+    /// The bars of one time, through their runners, on the desk: risk's
+    /// actions first (a halt found on the last step's prices), then each bar.
     fn step(&mut self, time: i64, batch: &[(usize, Bar)]) {
-        self.account.begin_step(time);
+        self.desk.account.begin_step(time);
+        let actions = self.desk.risk.on_account(&self.desk.account.snapshot());
+        for action in &actions {
+            tracing::warn!("risk: {}", action.reason());
+            for member in self.members.iter_mut().filter(|m| m.error.is_none()) {
+                let account = &mut self.desk.account;
+                let runner = &mut member.runner;
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runner.risk_action(action, account)));
+                member.stop_on_failure(outcome);
+            }
+        }
         for (index, bar) in batch {
             let member = &mut self.members[*index];
             if member.error.is_some() {
@@ -147,27 +174,19 @@ impl Group {
             if self.record_prices {
                 member.prices.push((bar.open_time, bar.close));
             }
-            let account = &mut self.account;
+            let desk = &mut self.desk;
             let runner = &mut member.runner;
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runner.on_bar_with(bar, account)));
-            let error = match outcome {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(format!("stopped: {e}")),
-                Err(panic) => Some(format!("stopped by a panic: {}", panic_message(&panic))),
-            };
-            if let Some(error) = error {
-                tracing::error!(symbol = member.runner.symbol(), "{error}; the other runners go on");
-                member.error = Some(error);
-            }
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runner.on_bar_with(bar, desk)));
+            member.stop_on_failure(outcome);
         }
-        self.account.end_step();
+        self.desk.account.end_step();
     }
 
     fn publish(&self, progress: &Progress) {
-        let snapshot = self.account.snapshot();
+        let snapshot = self.desk.account.snapshot();
         for m in &self.members {
             let symbol = m.runner.symbol();
-            let holding = self.account.holding(symbol);
+            let holding = self.desk.account.holding(symbol);
             progress.publish(RunnerStatus {
                 symbol: symbol.to_string(),
                 state: m.runner.machine().state().to_string(),
@@ -184,10 +203,11 @@ impl Group {
 
     fn finish(mut self, interrupted: bool) -> GroupOutcome {
         for m in &mut self.members {
-            m.runner.finish(&mut self.account);
+            m.runner.finish(&mut self.desk.account);
         }
-        self.account.report_open_trades();
-        let final_state = self.account.snapshot();
+        self.desk.account.report_open_trades();
+        let final_state = self.desk.account.snapshot();
+        let refusals = self.desk.risk.refusals().iter().map(|(code, n)| (code.as_str().to_string(), *n)).collect();
         let mut prices = BTreeMap::new();
         let mut runners = Vec::with_capacity(self.members.len());
         let symbols = self.members.iter().map(|m| m.runner.symbol().to_string()).collect();
@@ -214,8 +234,10 @@ impl Group {
                 events,
             });
         }
-        let ledger = self.account.take_ledger();
-        GroupOutcome { runners, account: AccountReport { symbols, ledger, final_state }, prices, interrupted }
+        let ledger = self.desk.account.take_ledger();
+        let halted = self.desk.risk.halted().map(|r| r.to_string());
+        let account = AccountReport { symbols, ledger, final_state, refusals, halted };
+        GroupOutcome { runners, account, prices, interrupted }
     }
 }
 

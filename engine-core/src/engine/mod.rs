@@ -30,6 +30,7 @@ pub use clock::{Clock, Pacer, RunMode, WallClock};
 use crate::events::RunnerEvent;
 use crate::execution::{AccountSnapshot, ExecutionConfig, Ledger};
 use crate::regime::RegimeDetector;
+use crate::risk::{KillSwitch, RiskConfig};
 use crate::runner::{RunnerConfig, RunnerCounts};
 use crate::sources::MarketDataSource;
 use crate::state_machine::SymbolState;
@@ -70,6 +71,8 @@ pub struct EngineConfig {
     pub mode: RunMode,
     pub accounts: AccountMode,
     pub execution: ExecutionConfig,
+    /// Each account gets a risk manager with these rules.
+    pub risk: RiskConfig,
     pub recording: Recording,
 }
 
@@ -153,6 +156,10 @@ pub struct AccountReport {
     pub symbols: Vec<String>,
     pub ledger: Ledger,
     pub final_state: AccountSnapshot,
+    /// Entries risk refused, by code.
+    pub refusals: BTreeMap<String, u64>,
+    /// Why risk halted the account, if it did.
+    pub halted: Option<String>,
 }
 
 /// Everything a run produced.
@@ -202,15 +209,18 @@ pub struct TradingEngine {
     runners: Vec<RunnerSpec>,
     shutdown: CancellationToken,
     progress: Arc<Progress>,
+    kill_switch: KillSwitch,
 }
 
 impl TradingEngine {
     pub fn new(config: EngineConfig) -> TradingEngine {
+        let kill_switch = KillSwitch::new(config.risk.kill_switch.file.clone());
         TradingEngine {
             config,
             runners: Vec::new(),
             shutdown: CancellationToken::new(),
             progress: Arc::new(Progress::default()),
+            kill_switch,
         }
     }
 
@@ -227,9 +237,16 @@ impl TradingEngine {
         self.progress.clone()
     }
 
+    /// The kill switch every account watches: engage it (a flag, a signal)
+    /// to cancel working entries and halt new ones (and flatten, if
+    /// `risk.kill_switch.flatten`).
+    pub fn kill_switch(&self) -> KillSwitch {
+        self.kill_switch.clone()
+    }
+
     /// Runs until every source ends or the token is cancelled.
     pub async fn run(self) -> EngineReport {
-        let TradingEngine { config, runners, shutdown, progress } = self;
+        let TradingEngine { config, runners, shutdown, progress, kill_switch } = self;
         let total: usize = runners.iter().filter_map(|r| r.source.remaining()).sum();
         progress.total.store(total as u64, Ordering::Relaxed);
         let groups: Vec<Vec<RunnerSpec>> = match config.accounts {
@@ -239,7 +256,7 @@ impl TradingEngine {
         let mut tasks = Vec::new();
         for specs in groups {
             let symbols: Vec<String> = specs.iter().map(|s| s.symbol.clone()).collect();
-            let group = group::Group::new(specs, &config);
+            let group = group::Group::new(specs, &config, kill_switch.clone());
             let task = tokio::spawn(group.run(config.mode, shutdown.clone(), progress.clone()));
             tasks.push((symbols, task));
         }

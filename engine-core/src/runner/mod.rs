@@ -14,12 +14,26 @@ use crate::execution::{
 };
 use crate::market_data::{Bar, MarketDataWindow, Symbol};
 use crate::regime::RegimeDetector;
+use crate::risk::{EntryIntent, RiskAction, RiskConfig, RiskManager};
 use crate::state_machine::{
     Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine, Transition,
 };
 use crate::strategy::{
     Commitment, IndicatorSet, Management, MarketView, Strategy, StrategyError, StrategyInput, StrategyVersion,
 };
+
+/// An account and the risk manager guarding it: what a runner trades on.
+/// One desk may serve several runners (a shared account).
+pub struct Desk {
+    pub account: Account,
+    pub risk: RiskManager,
+}
+
+impl Desk {
+    pub fn new(account: Account, risk: RiskManager) -> Desk {
+        Desk { account, risk }
+    }
+}
 
 /// What to do with an open position when its strategy is quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -42,8 +56,6 @@ pub struct RunnerConfig {
     pub entry_timeout_bars: u64,
     /// Bars kept for `md.history` and indicator warm-up.
     pub window: usize,
-    /// Quantity of an entry that gives no size.
-    pub default_size: f64,
     pub on_quarantine: QuarantinePolicy,
 }
 
@@ -54,7 +66,6 @@ impl Default for RunnerConfig {
             setup_timeout: SetupTimeout { bars: Some(50), millis: None },
             entry_timeout_bars: 20,
             window: 500,
-            default_size: 1.0,
             on_quarantine: QuarantinePolicy::KeepStop,
         }
     }
@@ -96,6 +107,11 @@ pub enum Outcome {
     /// Execution refused the request.
     Refused {
         reason: String,
+    },
+    /// Risk refused the entry (`code` such as `RISK_MAX_DRAWDOWN`).
+    RiskRefused {
+        code: String,
+        message: String,
     },
     /// The strategy returned a malformed action (counted, not quarantined).
     BadAction {
@@ -143,6 +159,7 @@ pub struct RunnerCounts {
     pub bad_actions: u64,
     pub script_failures: u64,
     pub refusals: u64,
+    pub risk_refusals: u64,
     pub reloads: u64,
     pub failed_reloads: u64,
 }
@@ -158,9 +175,9 @@ pub struct SymbolRunner<S: Strategy, K: EventSink = MemorySink> {
     config: RunnerConfig,
     machine: StateMachine,
     broker: SymbolBroker,
-    /// The runner's own account, unless it trades on a shared one
-    /// ([`SymbolRunner::on_bar_with`]).
-    account: Option<Account>,
+    /// The runner's own account and risk manager, unless it trades on a
+    /// shared desk ([`SymbolRunner::on_bar_with`]).
+    desk: Option<Desk>,
     window: MarketDataWindow,
     indicators: IndicatorSet,
     quarantine: Option<String>,
@@ -170,16 +187,23 @@ pub struct SymbolRunner<S: Strategy, K: EventSink = MemorySink> {
 }
 
 impl<S: Strategy> SymbolRunner<S, MemorySink> {
-    /// A runner with its own account and the default execution model.
+    /// A runner with its own account, the default execution model and
+    /// the default risk (one unit per entry, no limits).
     pub fn new(symbol: &str, strategy: S, config: RunnerConfig) -> Self {
-        SymbolRunner::with_execution(symbol, strategy, config, ExecutionConfig::default())
+        SymbolRunner::with_execution(symbol, strategy, config, ExecutionConfig::default(), RiskConfig::default())
     }
 
-    /// A runner with its own account, filled by `execution`.
-    pub fn with_execution(symbol: &str, strategy: S, config: RunnerConfig, execution: ExecutionConfig) -> Self {
-        let account = Account::new(execution.initial_capital);
+    /// A runner with its own account, filled by `execution`, guarded by `risk`.
+    pub fn with_execution(
+        symbol: &str,
+        strategy: S,
+        config: RunnerConfig,
+        execution: ExecutionConfig,
+        risk: RiskConfig,
+    ) -> Self {
+        let desk = Desk::new(Account::new(execution.initial_capital), RiskManager::new(risk));
         let mut runner = SymbolRunner::on_shared_account(symbol, strategy, config, execution);
-        runner.account = Some(account);
+        runner.desk = Some(desk);
         runner
     }
 
@@ -212,7 +236,7 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
             config,
             machine: StateMachine::new(),
             broker: SymbolBroker::new(symbol, execution),
-            account: None,
+            desk: None,
             indicators: IndicatorSet::default(),
             quarantine: None,
             counts: RunnerCounts::default(),
@@ -235,13 +259,14 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         &self.broker
     }
 
-    /// The runner's own account (`None` on a shared one).
+    /// The runner's own account (`None` on a shared desk).
     pub fn account(&self) -> Option<&Account> {
-        self.account.as_ref()
+        self.desk.as_ref().map(|d| &d.account)
     }
 
-    pub fn account_mut(&mut self) -> Option<&mut Account> {
-        self.account.as_mut()
+    /// The runner's own desk (`None` on a shared one).
+    pub fn desk_mut(&mut self) -> Option<&mut Desk> {
+        self.desk.as_mut()
     }
 
     pub fn symbol(&self) -> &str {
@@ -264,9 +289,9 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         &mut self.sink
     }
 
-    /// Gives the runner its own account (replacing any).
-    pub fn set_account(&mut self, account: Account) {
-        self.account = Some(account);
+    /// Gives the runner its own desk (replacing any).
+    pub fn set_desk(&mut self, desk: Desk) {
+        self.desk = Some(desk);
     }
 
     pub fn counts(&self) -> RunnerCounts {
@@ -292,22 +317,42 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         tracing::warn!(symbol = self.symbol, "reload refused, the running version stays: {message}");
     }
 
-    /// Processes one bar on the runner's own account (one account step).
+    /// Processes one bar on the runner's own desk (one account step, risk
+    /// actions included).
     ///
     /// # Panics
-    /// If the runner trades on a shared account.
+    /// If the runner trades on a shared desk.
     pub fn on_bar(&mut self, bar: &Bar) -> Result<(), RunnerError> {
-        let mut account = self.account.take().expect("on_bar needs the runner's own account; use on_bar_with");
-        account.begin_step(bar.open_time);
-        let result = self.on_bar_with(bar, &mut account);
-        account.end_step();
-        self.account = Some(account);
+        let mut desk = self.desk.take().expect("on_bar needs the runner's own desk; use on_bar_with");
+        desk.account.begin_step(bar.open_time);
+        let mut result = Ok(());
+        for action in desk.risk.on_account(&desk.account.snapshot()) {
+            result = result.and(self.risk_action(&action, &mut desk.account));
+        }
+        let result = result.and_then(|()| self.on_bar_with(bar, &mut desk));
+        desk.account.end_step();
+        self.desk = Some(desk);
         result
     }
 
-    /// Processes one bar on `account`. The caller brackets the bars of one
-    /// time step with [`Account::begin_step`] and [`Account::end_step`].
-    pub fn on_bar_with(&mut self, bar: &Bar, account: &mut Account) -> Result<(), RunnerError> {
+    /// Carries out a risk action (from [`RiskManager::on_account`]) on this
+    /// runner's symbol: cancel working entries, or flatten at the next price.
+    pub fn risk_action(&mut self, action: &RiskAction, account: &mut Account) -> Result<(), RunnerError> {
+        let time = self.window.latest().map_or(i64::MIN, |b| b.open_time);
+        match action {
+            RiskAction::CancelWorkingOrders { reason } => self.cancel_entries(&reason.to_string(), time, account),
+            RiskAction::Flatten { reason } => match self.window.latest().cloned() {
+                Some(bar) => self.flatten(&reason.to_string(), &bar, account),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Processes one bar on `desk`. The caller brackets the bars of one
+    /// time step with [`Account::begin_step`] and [`Account::end_step`], and
+    /// carries out [`RiskManager::on_account`]'s actions.
+    pub fn on_bar_with(&mut self, bar: &Bar, desk: &mut Desk) -> Result<(), RunnerError> {
+        let Desk { account, risk } = desk;
         let time = bar.open_time;
         match self.strategy.poll_reload() {
             Some(Ok(version)) => self.reloaded(&version),
@@ -327,7 +372,7 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         }
         self.expire(time, account)?;
         if self.quarantine.is_none() && self.config.cadence.due(self.machine.state(), self.machine.bars_in_state()) {
-            self.consult(bar, account)?;
+            self.consult(bar, account, risk)?;
         }
         self.machine.state().check(self.broker.exposure(account))?;
         self.machine.tick();
@@ -433,7 +478,7 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
     }
 
     /// Asks the strategy for the current state's decision and carries it out.
-    fn consult(&mut self, bar: &Bar, account: &mut Account) -> Result<(), RunnerError> {
+    fn consult(&mut self, bar: &Bar, account: &mut Account, risk: &mut RiskManager) -> Result<(), RunnerError> {
         use crate::state_machine::SymbolState;
         let time = bar.open_time;
         let position = self.broker.view(account);
@@ -458,7 +503,7 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         };
         self.counts.calls += 1;
         let outcome = match result {
-            Ok(choice) => self.carry_out(choice, bar, account)?,
+            Ok(choice) => self.carry_out(choice, bar, account, risk)?,
             Err(e) => self.failed(e, bar, account)?,
         };
         let decision = Decision { time, callback, version: self.strategy.version(), outcome };
@@ -466,7 +511,13 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         Ok(())
     }
 
-    fn carry_out(&mut self, choice: Choice, bar: &Bar, account: &mut Account) -> Result<Outcome, RunnerError> {
+    fn carry_out(
+        &mut self,
+        choice: Choice,
+        bar: &Bar,
+        account: &mut Account,
+        risk: &mut RiskManager,
+    ) -> Result<Outcome, RunnerError> {
         let time = bar.open_time;
         let outcome = match choice {
             Choice::Setup(None) | Choice::Commit(None) | Choice::Manage(None) => Outcome::Nothing,
@@ -479,12 +530,31 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
                 Outcome::Cancel { reason }
             }
             Choice::Commit(Some(Commitment::Enter(entry))) => {
-                let quantity = entry.size.unwrap_or(self.config.default_size);
                 let kind = match (entry.limit, entry.trigger) {
                     (None, None) => OrderKind::Market,
                     (Some(price), None) => OrderKind::Limit { price },
                     (None, Some(trigger)) => OrderKind::Stop { trigger },
                     (Some(limit), Some(trigger)) => OrderKind::StopLimit { trigger, limit },
+                };
+                let execution = self.broker.config();
+                let intent = EntryIntent {
+                    symbol: &self.symbol,
+                    side: entry.side,
+                    price: entry.limit.or(entry.trigger).unwrap_or(bar.close),
+                    stop: entry.stop,
+                    requested_quantity: entry.size,
+                    lot_size: execution.instrument.lot_size,
+                    fee_rate: execution.fees.taker_bps / 10_000.0,
+                };
+                let quantity = match risk.approve_entry(&intent, &account.snapshot()) {
+                    Ok(approved) => approved.quantity(),
+                    Err(refusal) => {
+                        self.counts.risk_refusals += 1;
+                        return Ok(Outcome::RiskRefused {
+                            code: refusal.code.as_str().to_string(),
+                            message: refusal.message,
+                        });
+                    }
                 };
                 let request = EntryRequest {
                     side: entry.side,
