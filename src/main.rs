@@ -9,8 +9,9 @@ mod data_args;
 mod logging;
 mod output;
 
-/// A scriptable trading engine: market data, native indicators cross-verified
-/// by an OCaml sidecar, and (soon) Lua strategies, backtests and live trading.
+/// A scriptable trading engine: Lua strategies on a per-symbol state machine,
+/// native indicators cross-verified by an OCaml sidecar, regime detection,
+/// backtests and paper trading.
 #[derive(Debug, Parser)]
 #[command(name = "trading-engine", version, about, propagate_version = true)]
 struct Cli {
@@ -36,6 +37,13 @@ enum Commands {
     /// Market regimes (bearish, ranging, bullish) from a Gaussian HMM: fit a model, detect bar by bar.
     #[command(subcommand)]
     Regime(commands::regime::RegimeCommand),
+    /// Backtest a strategy: a config (the built-in default without one), or
+    /// --strategy and --data. Prints a summary, writes summary.json,
+    /// trades.csv, orders.csv, equity.csv and report.html.
+    Backtest(commands::backtest::BacktestArgs),
+    /// Paper or live trading from a config until Ctrl-C: status lines,
+    /// strategies reloaded when edited, results written on the way out.
+    Run(commands::run::RunArgs),
     /// Check a Lua strategy: syntax, required functions, sandbox violations,
     /// then a run on synthetic bars reporting its transitions and any bad
     /// action. Exits 0 only when clean.
@@ -62,6 +70,8 @@ fn main() -> ExitCode {
         Commands::Data(command) => commands::data::run(command),
         Commands::Regime(command) => commands::regime::run(command),
         Commands::Validate(args) => commands::validate::run(args),
+        Commands::Backtest(args) => commands::backtest::run(args),
+        Commands::Run(args) => commands::run::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -172,6 +172,7 @@ impl SmallRun {
             equity: &self.equity,
             trades: &self.trades,
             orders: &self.orders,
+            fills: &[],
             prices: &self.prices,
         }
     }
@@ -470,7 +471,11 @@ mod backtest_outputs {
         let mut names: Vec<String> =
             std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
-        assert_eq!(names, ["equity.csv", "orders.csv", "report.html", "summary.json", "trades.csv"], "no temp files");
+        assert_eq!(
+            names,
+            ["equity.csv", "fills.csv", "orders.csv", "report.html", "summary.json", "trades.csv"],
+            "no temp files"
+        );
 
         // summary.json: pretty, and reads back to the same summary.
         let text = std::fs::read_to_string(&files.summary).unwrap();
@@ -641,7 +646,8 @@ mod backtest_report_html {
             counts: serde_json::Value::Null,
             ..summary(compute_metrics(1000.0, &equity, &[], &[]))
         };
-        let outputs = RunOutputs { summary: &summary, equity: &equity, trades: &[], orders: &[], prices: &prices };
+        let outputs =
+            RunOutputs { summary: &summary, equity: &equity, trades: &[], orders: &[], fills: &[], prices: &prices };
         let html = render_report(&outputs);
         assert_self_contained(&html);
         assert!(html.contains("<title>Backtest</title>"));
@@ -703,7 +709,14 @@ mod backtest_report_html {
         let metrics = compute_metrics(10_000.0, &equity, &trades, &[]);
         assert!(metrics.max_drawdown_pct.unwrap() > 39.0);
         let summary = summary(metrics);
-        let outputs = RunOutputs { summary: &summary, equity: &equity, trades: &trades, orders: &[], prices: &prices };
+        let outputs = RunOutputs {
+            summary: &summary,
+            equity: &equity,
+            trades: &trades,
+            orders: &[],
+            fills: &[],
+            prices: &prices,
+        };
 
         let html = render_report(&outputs);
         assert!(html.len() < 2_000_000, "{} bytes", html.len());

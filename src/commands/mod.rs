@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod backtest;
 pub mod data;
 pub mod indicators;
 pub mod regime;
+pub mod run;
+mod session;
 pub mod validate;
 
 use engine_core::sources::LoadError;

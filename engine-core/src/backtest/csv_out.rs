@@ -14,7 +14,7 @@ use std::path::Path;
 use super::drawdown::drawdown_pct_series;
 use super::error::OutputError;
 use super::format::rfc3339_ms;
-use crate::execution::records::{EquityPoint, OrderKind, OrderRecord, TimeInForce, TradeRecord};
+use crate::execution::records::{EquityPoint, FillRecord, Liquidity, OrderKind, OrderRecord, TimeInForce, TradeRecord};
 
 /// A CSV writer that formats fields into one reused buffer (a million rows
 /// should not mean ten million small allocations) and names its file in
@@ -196,6 +196,43 @@ pub(crate) fn write_orders(out: impl Write, path: &Path, orders: &[OrderRecord])
             .num(o.fees)?
             .text(o.status.as_str())?
             .text(&o.reason)?
+            .end_row()?;
+    }
+    rows.finish()
+}
+
+pub(crate) const FILLS_HEADER: [&str; 12] = [
+    "order_id",
+    "symbol",
+    "time",
+    "time_ms",
+    "side",
+    "purpose",
+    "quantity",
+    "price",
+    "fee",
+    "liquidity",
+    "realized_pnl",
+    "notional",
+];
+
+pub(crate) fn write_fills(out: impl Write, path: &Path, fills: &[FillRecord]) -> Result<(), OutputError> {
+    let mut rows = Rows::new(out, path, &FILLS_HEADER)?;
+    for f in fills {
+        rows.int(f.order_id)?
+            .text(&f.symbol)?
+            .time(f.time)?
+            .text(f.side.as_str())?
+            .text(f.purpose.as_str())?
+            .num(f.quantity)?
+            .num(f.price)?
+            .num(f.fee)?
+            .text(match f.liquidity {
+                Liquidity::Maker => "maker",
+                Liquidity::Taker => "taker",
+            })?
+            .num(f.realized_pnl)?
+            .num(f.quantity * f.price)?
             .end_row()?;
     }
     rows.finish()

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::atomic::{sync_dir, write_atomic};
-use super::csv_out::{write_equity, write_orders, write_trades};
+use super::csv_out::{write_equity, write_fills, write_orders, write_trades};
 pub use super::error::OutputError;
 use super::metrics::Metrics;
 use super::report::render_report;
-use crate::execution::records::{EquityPoint, OrderRecord, TradeRecord};
+use crate::execution::records::{EquityPoint, FillRecord, OrderRecord, TradeRecord};
 
 /// A strategy that ran, as loaded last (a hot reload bumps `generation`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +75,8 @@ pub struct RunOutputs<'a> {
     pub equity: &'a [EquityPoint],
     pub trades: &'a [TradeRecord],
     pub orders: &'a [OrderRecord],
+    /// Every fill, for checking trades by hand.
+    pub fills: &'a [FillRecord],
     /// Closes per symbol, `(time ms, close)` in time order, for the price
     /// charts of the report.
     pub prices: &'a BTreeMap<String, Vec<(i64, f64)>>,
@@ -87,6 +89,7 @@ pub struct WrittenFiles {
     pub equity: PathBuf,
     pub trades: PathBuf,
     pub orders: PathBuf,
+    pub fills: PathBuf,
     pub report: PathBuf,
 }
 
@@ -97,20 +100,21 @@ impl WrittenFiles {
             equity: dir.join("equity.csv"),
             trades: dir.join("trades.csv"),
             orders: dir.join("orders.csv"),
+            fills: dir.join("fills.csv"),
             report: dir.join("report.html"),
         }
     }
 
-    /// All five, in the order they are written.
-    pub fn all(&self) -> [&Path; 5] {
-        [&self.equity, &self.trades, &self.orders, &self.report, &self.summary]
+    /// All six, in the order they are written.
+    pub fn all(&self) -> [&Path; 6] {
+        [&self.equity, &self.trades, &self.orders, &self.fills, &self.report, &self.summary]
     }
 }
 
-/// Writes the five output files into `dir`, creating it if missing. Files
+/// Writes the six output files into `dir`, creating it if missing. Files
 /// already there are replaced, each atomically. A previous `summary.json`
 /// is removed first and the new one written last, so a `summary.json` in
-/// the directory always means the other four files belong to its run and
+/// the directory always means the other five files belong to its run and
 /// are complete.
 pub fn write_outputs(dir: &Path, outputs: &RunOutputs) -> Result<WrittenFiles, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::CreateDir { path: dir.to_path_buf(), source })?;
@@ -125,6 +129,7 @@ pub fn write_outputs(dir: &Path, outputs: &RunOutputs) -> Result<WrittenFiles, O
     write_atomic(&files.equity, |w| write_equity(w, &files.equity, outputs.equity))?;
     write_atomic(&files.trades, |w| write_trades(w, &files.trades, outputs.trades))?;
     write_atomic(&files.orders, |w| write_orders(w, &files.orders, outputs.orders))?;
+    write_atomic(&files.fills, |w| write_fills(w, &files.fills, outputs.fills))?;
     write_atomic(&files.report, |w| {
         use std::io::Write;
         let html = render_report(outputs);

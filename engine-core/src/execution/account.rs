@@ -165,9 +165,11 @@ impl Account {
         &self.ledger
     }
 
-    /// Takes the ledger out (at the end of a run).
+    /// Takes the ledger out (at the end of a run), orders by id.
     pub fn take_ledger(&mut self) -> Ledger {
-        std::mem::take(&mut self.ledger)
+        let mut ledger = std::mem::take(&mut self.ledger);
+        ledger.orders.sort_by_key(|o| o.id);
+        ledger
     }
 
     fn holding_mut(&mut self, symbol: &str) -> &mut Holding {

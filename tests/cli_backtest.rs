@@ -1,0 +1,200 @@
+//! `trading-engine backtest` and `run` end to end: the built-in default
+//! offline, a real Binance file checked by hand against its bars, bad
+//! configs, graceful shutdown and the state-directory lock.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{engine, shared_data, stderr, stdout, workspace, write_file};
+use engine_core::sources::{load_file, LoadOptions};
+
+fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| headers.iter().map(str::to_string).zip(r.unwrap().iter().map(str::to_string)).collect())
+        .collect()
+}
+
+#[test]
+fn the_default_backtest_runs_offline_and_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let result = engine(&["backtest", "--output", out.to_str().unwrap()]);
+    let text = stdout(&result);
+    assert_eq!(result.status.code(), Some(0), "{text}\n{}", stderr(&result));
+    assert!(text.contains("Total return") && text.contains("Sharpe ratio") && text.contains("Max drawdown"), "{text}");
+    assert!(text.contains("SYNTH: 20000 bars"), "{text}");
+    for file in ["summary.json", "trades.csv", "orders.csv", "fills.csv", "equity.csv", "report.html"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["strategies"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(summary["data"][0]["bars"], 20_000);
+    assert!(summary["metrics"]["trades"].as_u64().unwrap() > 50);
+    assert_eq!(summary["config"]["runners"][0]["symbol"], "SYNTH");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<svg")
+            && !html.contains("http://")
+            && !html.contains("https://")
+            && !html.contains("<script src")
+    );
+    // The equity curve has a point per bar, and trades add up to the P&L.
+    assert_eq!(read_csv(&out.join("equity.csv")).len(), 20_000);
+}
+
+/// `ema_crossover.lua` on a real month of FILUSDT: every entry fills at the
+/// open of the bar after the one the order was sent on (plus 1 bp of
+/// slippage, within the bar), and pays the 4 bp taker fee.
+#[test]
+fn a_backtest_on_real_filusdt_data_trades_at_the_next_open_with_fees() {
+    let data = shared_data("binance-vision-um/FILUSDT-1m-2023-08.csv");
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fil");
+    let result = engine(&[
+        "backtest",
+        "--strategy",
+        strategy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(0), "{}\n{}", stdout(&result), stderr(&result));
+    assert!(stdout(&result).contains("FILUSDT: 44640 bars"), "{}", stdout(&result));
+    let bars = load_file(&data, &LoadOptions::default()).unwrap().bars;
+    // The bar after a given time (the data has gaps: not always +1 minute).
+    let next_bar = |time: i64| bars.iter().find(|b| b.open_time > time).unwrap();
+    let orders = read_csv(&out.join("orders.csv"));
+    let fills = read_csv(&out.join("fills.csv"));
+    let entries: Vec<_> = orders.iter().filter(|o| o["purpose"] == "entry" && o["status"] == "filled").collect();
+    assert!(entries.len() > 20, "{} entries", entries.len());
+    let mut capped = 0;
+    for o in &entries {
+        let submitted: i64 = o["submitted_ms"].parse().unwrap();
+        let mut expected_bar = next_bar(submitted);
+        let mut filled = 0.0;
+        for f in fills.iter().filter(|f| f["order_id"] == o["id"]) {
+            // Each fill on the next bar: the first after the decision, the
+            // rest (when a thin bar's volume cap left some) on the bars after.
+            let time: i64 = f["time_ms"].parse().unwrap();
+            assert_eq!(time, expected_bar.open_time, "order {}: fills on consecutive bars", o["id"]);
+            let price: f64 = f["price"].parse().unwrap();
+            let bar = expected_bar;
+            let expected = match o["side"].as_str() {
+                "buy" => (bar.open * 1.0001).min(bar.high),
+                _ => (bar.open * 0.9999).max(bar.low),
+            };
+            assert!((price - expected).abs() <= 1e-9 * expected, "order {}: {price} vs open {}", o["id"], bar.open);
+            let quantity: f64 = f["quantity"].parse().unwrap();
+            assert!(quantity <= bar.volume * 0.25 + 1e-12, "order {}: within 25 % of the bar's volume", o["id"]);
+            let fee: f64 = f["fee"].parse().unwrap();
+            assert!((fee - price * quantity * 4e-4).abs() <= 1e-12 * price.max(1.0), "order {}: fee {fee}", o["id"]);
+            filled += quantity;
+            expected_bar = next_bar(bar.open_time);
+        }
+        assert!((filled - 1.0).abs() < 1e-9, "order {}: filled {filled}", o["id"]);
+        capped += usize::from(fills.iter().filter(|f| f["order_id"] == o["id"]).count() > 1);
+    }
+    eprintln!("{} entries, {capped} filled over several bars (thin volume)", entries.len());
+    // Trades: net = gross − fees, and every entry is a trade.
+    let trades = read_csv(&out.join("trades.csv"));
+    assert_eq!(trades.len(), entries.len());
+    for t in &trades {
+        let (gross, fees, net): (f64, f64, f64) =
+            (t["gross_pnl"].parse().unwrap(), t["fees"].parse().unwrap(), t["net_pnl"].parse().unwrap());
+        assert!((gross - fees - net).abs() < 1e-9);
+    }
+}
+
+fn config_error(body: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let csv = shared_data("binance-vision-um/FILUSDT-1m-2023-08.csv");
+    let text = body.replace("STRATEGY", &strategy.display().to_string()).replace("CSV", &csv.display().to_string());
+    let path = write_file(dir.path(), "bad.toml", &text);
+    let out =
+        engine(&["backtest", "--config", path.to_str().unwrap(), "--output", dir.path().join("o").to_str().unwrap()]);
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn bad_configs_get_one_clear_line_and_exit_2() {
+    let runner =
+        "[[runners]]\nsymbol = \"X\"\nstrategy = \"STRATEGY\"\nsource = { type = \"synthetic\", bars = 100 }\n";
+    let cases = [
+        (format!("{runner}[execution]\ntaker = 1\n"), "execution.taker: unknown field `taker`, expected one of"),
+        (format!("{runner}[execution]\ninitial_capital = \"much\"\n"), "execution.initial_capital: invalid type: string"),
+        (
+            "[engine]\nmode = \"live\"\n[[runners]]\nsymbol = \"X\"\nstrategy = \"STRATEGY\"\nsource = { type = \"file\", path = \"CSV\" }\n[execution]\nmode = \"live\"\n".to_string(),
+            "execution.mode = \"live\" sends real orders and needs live market data, but runners[0].source is historical (file)",
+        ),
+        (runner.replace("STRATEGY", "/nowhere/missing.lua"), "runners[0].strategy: /nowhere/missing.lua does not exist"),
+    ];
+    for (config, expected) in cases {
+        let (code, err) = config_error(&config);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+        assert!(err.contains("bad.toml"), "names the file: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err:?}");
+    }
+    let missing = engine(&["backtest", "--config", "/nowhere/config.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("/nowhere/config.toml: cannot read the config file"), "{}", stderr(&missing));
+}
+
+#[test]
+fn a_paper_run_stops_on_ctrl_c_writes_results_and_holds_its_state_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let config = write_file(
+        dir.path(),
+        "paper.toml",
+        &format!(
+            "[engine]\nmode = \"paper\"\nstatus_interval_s = 0.2\nstate_dir = \"state\"\n\
+             [[runners]]\nsymbol = \"SYNTH\"\nstrategy = {:?}\n\
+             source = {{ type = \"live_synthetic\", interval = \"1m\", speed = 6000 }}\n",
+            strategy.display().to_string()
+        ),
+    );
+    let out = dir.path().join("results");
+    let first = Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+        .args(["run", "--config", config.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the lock to be taken.
+    let lock = dir.path().join("state/lock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&lock).is_ok_and(|pid| !pid.is_empty()) {
+        assert!(Instant::now() < deadline, "the first run never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = engine(&["run", "--config", config.to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(2));
+    let err = stderr(&second);
+    assert!(err.contains("is locked by another run") && err.contains(&format!("pid {}", first.id())), "{err}");
+
+    std::thread::sleep(Duration::from_millis(800));
+    // SAFETY: signalling the child we started.
+    assert_eq!(unsafe { libc::kill(first.id() as i32, libc::SIGINT) }, 0);
+    let output = first.wait_with_output().unwrap();
+    let (text, err) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{text}\n{err}");
+    assert!(err.contains("status ") && err.contains("SYNTH"), "status lines: {err}");
+    assert!(text.contains("interrupted: results cover the bars processed so far"), "{text}");
+    assert!(out.join("summary.json").is_file() && out.join("report.html").is_file());
+    // The lock went with the process: a new run may start.
+    let again = std::fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(unsafe { libc::flock(again.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+}
