@@ -547,7 +547,7 @@ mod backtest_outputs {
 
         // Writing again replaces every file, still leaving nothing else behind.
         write_outputs(&dir, &run.outputs()).unwrap();
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 5);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 6);
     }
 
     #[test]
