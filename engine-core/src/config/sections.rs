@@ -99,6 +99,10 @@ impl RunnerSection {
                 return Err(format!("{key}.source.speed: must be a number above 0, got {speed}"));
             }
         }
+        self.runner.cadence.validate().map_err(|e| format!("{key}.runner.{e}"))?;
+        if self.runner.window == 0 {
+            return Err(format!("{key}.runner.window: must be at least 1 bar"));
+        }
         if let Some(r) = &self.regime {
             if r.train_bars < 500 {
                 return Err(format!("{key}.regime.train_bars: at least 500 bars are needed, got {}", r.train_bars));

@@ -96,6 +96,8 @@ fn impossible_combinations_are_refused() {
     assert!(parse("[engine]\n").unwrap_err().to_string().contains("at least one [[runners]]"));
     let bad_interval = MINIMAL.replace("{ type = \"synthetic\" }", "{ type = \"synthetic\", interval = \"1x\" }");
     assert!(parse(&bad_interval).unwrap_err().to_string().contains("runners[0].source.interval"));
+    let lazy = format!("{MINIMAL}runner = {{ cadence = {{ watch = 0 }} }}\n");
+    assert!(parse(&lazy).unwrap_err().to_string().contains("runners[0].runner.cadence.watch must be at least 1"));
     let bad_time = format!("{MINIMAL}\n[engine]\nfrom = \"yesterday\"\n");
     assert!(parse(&bad_time).unwrap_err().to_string().contains("engine.from"));
     let bad_cap = format!("{MINIMAL}\n[execution]\nmax_volume_fraction = 2\n");
