@@ -93,7 +93,7 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
 
     // Strategy versions at the end (a reload may have changed them).
     for (info, runner) in strategies.iter_mut().zip(&report.runners) {
-        info.sha256 = runner.version.hash.clone();
+        info.sha256 = runner.version.hash.to_string();
         info.generation = runner.version.generation;
     }
     summarize(&config, &options, &report, strategies, data, started, finished)
@@ -116,7 +116,7 @@ fn prepare(config: &Config, runner: &RunnerSection, index: usize, hot_reload: bo
     let strategy_info = StrategyInfo {
         symbol: runner.symbol.clone(),
         file: runner.strategy.display().to_string(),
-        sha256: version.hash.clone(),
+        sha256: version.hash.to_string(),
         generation: version.generation,
     };
     let (from, to) = config.period();

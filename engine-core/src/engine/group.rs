@@ -31,6 +31,10 @@ impl EventSink for GroupSink {
             GroupSink::Off(sink) => sink.record(event),
         }
     }
+
+    fn enabled(&self) -> bool {
+        matches!(self, GroupSink::Memory(_))
+    }
 }
 
 /// A runner of the group and its bookkeeping.
@@ -120,7 +124,9 @@ impl Group {
         let mut steps = 0u64;
         let mut batch: Vec<(usize, Bar)> = Vec::new();
         loop {
-            if shutdown.is_cancelled() {
+            // The token's check takes a lock: every step when paced, every
+            // STATUS_EVERY steps in a fast replay.
+            if (paced || steps % STATUS_EVERY == 0) && shutdown.is_cancelled() {
                 interrupted = true;
                 break;
             }

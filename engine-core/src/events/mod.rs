@@ -60,6 +60,12 @@ mod symbol_serde {
 /// Where runner events go.
 pub trait EventSink: Send {
     fn record(&mut self, event: RunnerEvent);
+
+    /// False when events are dropped anyway: the runner then does not
+    /// build them.
+    fn enabled(&self) -> bool {
+        true
+    }
 }
 
 /// Keeps every event, in order.
@@ -104,4 +110,8 @@ pub struct NullSink;
 
 impl EventSink for NullSink {
     fn record(&mut self, _event: RunnerEvent) {}
+
+    fn enabled(&self) -> bool {
+        false
+    }
 }

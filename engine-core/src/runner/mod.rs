@@ -382,6 +382,10 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
 
     /// Moves the machine's new transitions to the sink.
     fn record_transitions(&mut self) {
+        if !self.sink.enabled() {
+            self.machine.clear_history();
+            return;
+        }
         for transition in self.machine.drain_history() {
             self.sink.record(RunnerEvent::Transition { symbol: self.symbol_id.clone(), transition });
         }
@@ -506,8 +510,10 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
             Ok(choice) => self.carry_out(choice, bar, account, risk)?,
             Err(e) => self.failed(e, bar, account)?,
         };
-        let decision = Decision { time, callback, version: self.strategy.version(), outcome };
-        self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
+        if self.sink.enabled() {
+            let decision = Decision { time, callback, version: self.strategy.version(), outcome };
+            self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
+        }
         Ok(())
     }
 

@@ -204,6 +204,11 @@ impl StateMachine {
     pub fn drain_history(&mut self) -> Vec<Transition> {
         std::mem::take(&mut self.history)
     }
+
+    /// Forgets the recorded transitions (keeping the buffer).
+    pub fn clear_history(&mut self) {
+        self.history.clear();
+    }
 }
 
 #[cfg(test)]

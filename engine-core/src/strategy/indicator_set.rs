@@ -142,7 +142,11 @@ impl IndicatorSet {
         // Asked for by its catalogue name (as the Lua API does) and already
         // tracked: no catalogue search.
         let len = params.len();
-        if let Some(slot) = self.keys.iter().position(|k| k.params == bits && k.len == len && k.name == name) {
+        // Names usually are the catalogue's own `&'static str`: compare the
+        // pointers before the bytes.
+        let same_name =
+            |k: &Key| std::ptr::eq(k.name.as_ptr(), name.as_ptr()) && k.name.len() == name.len() || k.name == name;
+        if let Some(slot) = self.keys.iter().position(|k| k.params == bits && k.len == len && same_name(k)) {
             return Ok(slot);
         }
         let Some(info) = crate::indicators::find(name) else {

@@ -38,8 +38,8 @@ pub struct PositionView {
 /// how many times it was (re)loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StrategyVersion {
-    /// SHA-256 of the source file, hex.
-    pub hash: String,
+    /// SHA-256 of the source file, hex. Shared: every decision carries it.
+    pub hash: std::sync::Arc<str>,
     /// 1 for the first load, +1 per successful reload.
     pub generation: u64,
 }
@@ -49,8 +49,8 @@ impl StrategyVersion {
     pub fn of(source: &[u8], generation: u64) -> StrategyVersion {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(source);
-        let hash = digest.iter().map(|b| format!("{b:02x}")).collect();
-        StrategyVersion { hash, generation }
+        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        StrategyVersion { hash: hash.into(), generation }
     }
 
     /// The first 12 hex digits, for logs.
