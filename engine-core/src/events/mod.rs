@@ -83,6 +83,11 @@ impl MemorySink {
         self.events
     }
 
+    /// Forgets the events kept so far.
+    pub fn clear(&mut self) {
+        self.events = Vec::new();
+    }
+
     pub fn decisions(&self) -> impl Iterator<Item = &Decision> {
         self.events.iter().filter_map(|e| match e {
             RunnerEvent::Decision { decision, .. } => Some(decision),
