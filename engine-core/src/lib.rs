@@ -8,6 +8,7 @@
 
 pub mod backtest;
 pub mod config;
+pub mod content_hash;
 pub mod engine;
 pub mod events;
 pub mod execution;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use engine_core::config::{Config, ConfigError, EngineMode};
+use engine_core::sources::symbol_from_path;
 
 use super::session::{execute, SessionOptions};
 use super::BadInput;
@@ -80,7 +81,7 @@ fn load(args: &BacktestArgs) -> anyhow::Result<(Config, String)> {
     if let (Some(strategy), Some(data)) = (&args.strategy, &args.data) {
         let symbol = match &args.symbol {
             Some(s) => s.clone(),
-            None => symbol_from_file_name(data),
+            None => symbol_from_path(data),
         };
         let text = format!(
             "[[runners]]\nsymbol = {}\nstrategy = {}\nsource = {{ type = \"file\", path = {} }}\n",
@@ -99,12 +100,6 @@ fn load(args: &BacktestArgs) -> anyhow::Result<(Config, String)> {
 
 fn file_stem(path: &Path) -> String {
     path.file_stem().map_or_else(|| "strategy".into(), |s| s.to_string_lossy().into_owned())
-}
-
-/// `FILUSDT-1m-2023-08.csv` → `FILUSDT`.
-fn symbol_from_file_name(path: &Path) -> String {
-    let stem = file_stem(path);
-    stem.split(['-', '_', '.']).next().unwrap_or(&stem).to_uppercase()
 }
 
 fn toml_string(s: &str) -> String {

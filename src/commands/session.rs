@@ -14,17 +14,17 @@ use engine_core::backtest::{
     StrategyInfo,
 };
 use engine_core::config::{Config, EngineMode, RunnerSection, SourceSection};
+use engine_core::content_hash::sha256_hex;
 use engine_core::engine::{
     Clock, EngineConfig, EngineReport, Progress, Recording, RunMode, RunnerSpec, TradingEngine, WallClock,
 };
 use engine_core::market_data::{parse_interval, Bar};
 use engine_core::regime::{DetectorConfig, RegimeDetector};
 use engine_core::sources::{
-    generate, load_file, DataFormat, HistoricalSource, LiveSyntheticSource, LoadOptions, MarketDataSource,
+    generate, load_bytes, DataFormat, HistoricalSource, LiveSyntheticSource, LoadOptions, MarketDataSource,
     SyntheticConfig,
 };
 use engine_core::strategy::{CtxValue, LuaStrategy, Strategy};
-use sha2::{Digest, Sha256};
 
 use super::BadInput;
 
@@ -151,13 +151,13 @@ fn prepare(config: &Config, runner: &RunnerSection, index: usize, hot_reload: bo
                 None => None,
             };
             let options = LoadOptions { format, symbol: Some(runner.symbol.clone()), ..LoadOptions::default() };
-            let loaded = load_file(path, &options)?;
+            // Read once: hashed for the summary, then parsed.
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let bars = in_period(loaded.bars);
+            let bars = in_period(load_bytes(path, &bytes, &options)?.bars);
             let info = DataInfo {
                 symbol: runner.symbol.clone(),
                 source: path.display().to_string(),
-                sha256: Some(hex(&Sha256::digest(&bytes))),
+                sha256: Some(sha256_hex(&bytes)),
                 bars: bars.len() as u64,
             };
             (None, info, bars)
@@ -216,10 +216,6 @@ fn prepare(config: &Config, runner: &RunnerSection, index: usize, hot_reload: bo
         regime,
     };
     Ok(Prepared { spec, strategy: strategy_info, data })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Ctrl-C or SIGTERM: stop after the step in progress (a second one exits

@@ -6,63 +6,41 @@
 //! one, plus at worst a hidden `.name.*.tmp` file, never a truncated
 //! `report.html`. On an error the temporary file is removed.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use super::error::OutputError;
 
-/// Distinguishes temporary files of concurrent writers in one process;
-/// the pid distinguishes processes.
-static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
-
 /// Writes `path` through `write`, atomically. `write` gets a buffered
 /// writer and reports its own errors (it knows whether they are CSV, JSON
-/// or I/O); I/O around it is reported against `path`.
+/// or I/O); I/O around it is reported against `path`. The temporary file
+/// (`tempfile`: a unique `.name.XXXX.tmp` beside the target) is removed on
+/// any error.
 pub(crate) fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
     let io_error = |source: io::Error| OutputError::Write { path: path.to_path_buf(), source };
-    let (temp, file) = create_temp(path).map_err(io_error)?;
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        write(&mut out)?;
-        out.flush().map_err(io_error)?;
-        let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-        file.sync_all().map_err(io_error)?;
-        drop(file);
-        std::fs::rename(&temp, path).map_err(|source| OutputError::Rename {
-            temp: temp.clone(),
-            path: path.to_path_buf(),
-            source,
-        })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
-}
-
-/// A new, empty `.{name}.{pid}.{n}.tmp` beside `path`. `create_new` makes
-/// sure an existing file is never reused.
-fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy());
-    loop {
-        let n = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(file) => return Ok((temp, file)),
-            // Left behind by a crashed run that had the same pid: try the next.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    let temp =
+        tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(io_error)?;
+    let (file, temp_path) = temp.into_parts();
+    let mut out = BufWriter::with_capacity(1 << 16, file);
+    write(&mut out)?;
+    out.flush().map_err(io_error)?;
+    let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+    file.sync_all().map_err(io_error)?;
+    drop(file);
+    temp_path.persist(path).map_err(|e| OutputError::Rename {
+        temp: e.path.to_path_buf(),
+        path: path.to_path_buf(),
+        source: e.error,
+    })
 }
 
 /// Syncs a directory so the renames into it survive a power loss. Best

@@ -17,6 +17,7 @@
 pub mod clock;
 mod group;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -181,10 +182,11 @@ impl EngineReport {
 
     /// The accounts' ledgers merged: orders, fills and trades by time, and
     /// one equity curve summing every account at each time (an account
-    /// counts with its last equity until its next point).
-    pub fn combined_ledger(&self) -> Ledger {
+    /// counts with its last equity until its next point). A single
+    /// account's ledger is borrowed as it is.
+    pub fn combined_ledger(&self) -> Cow<'_, Ledger> {
         if self.accounts.len() == 1 {
-            return self.accounts[0].ledger.clone();
+            return Cow::Borrowed(&self.accounts[0].ledger);
         }
         let mut ledger = Ledger::default();
         for a in &self.accounts {
@@ -199,7 +201,7 @@ impl EngineReport {
             t.id = i as u64 + 1;
         }
         ledger.equity = group::merge_equity(self.accounts.iter().map(|a| a.ledger.equity.as_slice()).collect());
-        ledger
+        Cow::Owned(ledger)
     }
 }
 

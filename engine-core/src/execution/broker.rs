@@ -9,7 +9,7 @@
 //! When the position is flat again, what is left of them is cancelled.
 
 use crate::execution::account::Account;
-use crate::execution::config::{is_multiple, round_down, ExecutionConfig, MarketFill, TieRule};
+use crate::execution::config::{is_multiple, round_down_to_lot, ExecutionConfig, MarketFill, TieRule};
 use crate::execution::fill_model::{fee, fill_price, is_marketable};
 use crate::execution::records::{
     FillRecord, OrderId, OrderKind, OrderPurpose, OrderRecord, OrderSide, OrderStatus, TimeInForce,
@@ -258,7 +258,7 @@ impl SymbolBroker {
         let whole = fraction >= 1.0;
         let mut quantity = if whole { held.abs() } else { held.abs() * fraction };
         if let (false, Some(lot)) = (whole, self.config.instrument.lot_size) {
-            quantity = round_down(quantity, lot);
+            quantity = round_down_to_lot(quantity, lot);
         }
         let mut record = self.new_order(account, bar.open_time, side, OrderKind::Market, purpose);
         record.quantity = quantity;
@@ -533,7 +533,7 @@ impl SymbolBroker {
             return quantity;
         }
         match self.config.instrument.lot_size {
-            Some(lot) => round_down(cap, lot),
+            Some(lot) => round_down_to_lot(cap, lot),
             None => cap,
         }
     }

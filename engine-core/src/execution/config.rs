@@ -166,15 +166,41 @@ pub fn is_multiple(value: f64, step: f64) -> bool {
     (ratio - ratio.round()).abs() <= 1e-9 * ratio.abs().max(1.0)
 }
 
-/// `value` rounded down to a multiple of `step` (tolerating float error
-/// just below a multiple, so 0.3 / 0.1 stays 3 steps), written with no more
-/// decimals than `step` has (3 × 0.1 is 0.3, not 0.30000000000000004).
-pub fn round_down(value: f64, step: f64) -> f64 {
-    let ratio = value / step;
-    let nearest = ratio.round();
-    let steps = if (ratio - nearest).abs() <= 1e-9 * ratio.abs().max(1.0) { nearest } else { ratio.floor() };
-    let decimals = step.to_string().split_once('.').map_or(0, |(_, d)| d.len());
-    format!("{:.*}", decimals, steps * step).parse().unwrap_or(steps * step)
+/// Relative slack when counting whole lots, so that `0.3 / 0.1`
+/// (`2.9999999999999996` in binary floating point) is 3 lots, not 2: a
+/// quantity of `n × (1 − 1e-9)` lots or more counts as `n` lots.
+pub const LOT_TOLERANCE: f64 = 1e-9;
+
+/// `quantity` rounded down to a whole number of `lot`s (with
+/// [`LOT_TOLERANCE`]), then snapped to the lot's decimal places when it has
+/// any, so that 3 lots of 0.1 are `0.3` and not `0.30000000000000004`.
+pub fn round_down_to_lot(quantity: f64, lot: f64) -> f64 {
+    let lots = (quantity / lot * (1.0 + LOT_TOLERANCE)).floor();
+    let rounded = lots * lot;
+    match lot_decimals(lot) {
+        Some(decimals) => {
+            let scale = 10f64.powi(decimals);
+            let scaled = rounded * scale;
+            // Beyond 2^52 every float is an integer: nothing to snap.
+            if scaled.abs() < 4_503_599_627_370_496.0 {
+                scaled.round() / scale
+            } else {
+                rounded
+            }
+        }
+        None => rounded,
+    }
+}
+
+/// Decimal places of a lot size written in decimal (`0.001` → 3, `5` → 0),
+/// up to 12; `None` for a lot like 1/3 that has no short decimal form.
+fn lot_decimals(lot: f64) -> Option<i32> {
+    (0..=12).find(|&d| {
+        let scaled = lot * 10f64.powi(d);
+        // Float error in `lot × 10^d` is ~1e-16 relative; a lot without a
+        // short decimal form misses every integer by a visible fraction.
+        scaled.round() >= 1.0 && (scaled - scaled.round()).abs() <= 1e-6
+    })
 }
 
 #[cfg(test)]
@@ -186,10 +212,40 @@ mod tests {
         assert!(is_multiple(0.3, 0.1));
         assert!(is_multiple(1234.5, 0.5));
         assert!(!is_multiple(0.35, 0.1));
-        assert_eq!(round_down(0.3, 0.1), 0.3);
-        assert_eq!(round_down(0.39, 0.1), 0.3);
-        assert_eq!(round_down(0.001234, 0.0001), 0.0012);
-        assert_eq!(round_down(7.0, 2.0), 6.0);
+        assert_eq!(round_down_to_lot(0.3, 0.1), 0.3);
+        assert_eq!(round_down_to_lot(0.39, 0.1), 0.3);
+        assert_eq!(round_down_to_lot(0.001234, 0.0001), 0.0012);
+        assert_eq!(round_down_to_lot(7.0, 2.0), 6.0);
+    }
+
+    #[test]
+    fn rounding_down_to_lots_keeps_exact_multiples() {
+        assert_eq!(round_down_to_lot(0.3, 0.1), 0.3);
+        assert_eq!(round_down_to_lot(0.7, 0.1), 0.7);
+        assert_eq!(round_down_to_lot(0.39999, 0.1), 0.3);
+        assert_eq!(round_down_to_lot(1.0, 0.001), 1.0);
+        assert_eq!(round_down_to_lot(0.123456789, 0.00001), 0.12345);
+        assert_eq!(round_down_to_lot(17.9, 5.0), 15.0);
+        assert_eq!(round_down_to_lot(4.99, 5.0), 0.0);
+        assert_eq!(round_down_to_lot(1.0, 0.25), 1.0);
+        assert_eq!(round_down_to_lot(1.0, 1.0 / 3.0), 1.0);
+        assert_eq!(round_down_to_lot(0.9, 1.0 / 3.0), 2.0 / 3.0);
+        // A quantity genuinely below the next lot is not rounded up.
+        assert_eq!(round_down_to_lot(0.2999999, 0.1), 0.2);
+        // Every k × 0.01 for k up to 10,000 is k lots.
+        for k in 1..=10_000u32 {
+            let q = f64::from(k) * 0.01;
+            assert_eq!(round_down_to_lot(q, 0.01), f64::from(k) / 100.0, "{k} lots of 0.01");
+        }
+    }
+
+    #[test]
+    fn lot_decimals_of_decimal_and_other_lots() {
+        assert_eq!(lot_decimals(1.0), Some(0));
+        assert_eq!(lot_decimals(0.1), Some(1));
+        assert_eq!(lot_decimals(0.00000001), Some(8));
+        assert_eq!(lot_decimals(2.5), Some(1));
+        assert_eq!(lot_decimals(1.0 / 3.0), None);
     }
 
     #[test]

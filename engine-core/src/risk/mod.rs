@@ -23,10 +23,10 @@ mod sizing;
 
 use std::collections::BTreeMap;
 
+pub use crate::execution::config::{round_down_to_lot, LOT_TOLERANCE};
 pub use config::{KillSwitchConfig, RiskConfig, Sizing};
 pub use kill_switch::{KillSwitch, FILE_POLL_INTERVAL};
 pub use refusal::{RefusalCode, RiskAction, RiskRefusal};
-pub use sizing::{round_down_to_lot, LOT_TOLERANCE};
 
 use crate::execution::records::AccountSnapshot;
 use crate::strategy::Side;

@@ -9,7 +9,8 @@ pub mod synthetic;
 
 pub use live::{LiveSyntheticSource, PushedSource};
 pub use load::{
-    detect_format, load_file, BadRowPolicy, DataFormat, LoadError, LoadOptions, LoadReport, LoadedSeries, RowIssue,
+    detect_format, load_bytes, load_file, symbol_from_path, BadRowPolicy, DataFormat, LoadError, LoadOptions,
+    LoadReport, LoadedSeries, RowIssue,
 };
 pub use synthetic::{generate, Regime, SyntheticConfig, SyntheticConfigError, SyntheticSeries};
 

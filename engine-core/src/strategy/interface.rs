@@ -47,10 +47,7 @@ pub struct StrategyVersion {
 impl StrategyVersion {
     /// A version for `source` at `generation`.
     pub fn of(source: &[u8], generation: u64) -> StrategyVersion {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(source);
-        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        StrategyVersion { hash: hash.into(), generation }
+        StrategyVersion { hash: crate::content_hash::sha256_hex(source).into(), generation }
     }
 
     /// The first 12 hex digits, for logs.

@@ -114,11 +114,18 @@ const DETECT_HEAD: usize = 64 * 1024;
 /// Loads one bar file. See the module docs for what is checked.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedSeries, LoadError> {
     let bytes = std::fs::read(path).map_err(|e| LoadError::new(path, None, format!("cannot read file: {e}")))?;
+    load_bytes(path, &bytes, options)
+}
+
+/// Loads the content `bytes` of the bar file `path` (for a caller that has
+/// read it already, e.g. to hash it); `path` names the file in errors and
+/// gives the symbol when `options` does not.
+pub fn load_bytes(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<LoadedSeries, LoadError> {
     let format = match options.format {
         Some(format) => format,
         None => detect_format(path, &bytes[..bytes.len().min(DETECT_HEAD)])?,
     };
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
         LoadError::new(path, Some(line), "not UTF-8 text")
     })?;
@@ -172,7 +179,7 @@ pub fn detect_format(path: &Path, head: &[u8]) -> Result<DataFormat, LoadError> 
 
 /// The symbol implied by a file name: the part before the first `-`, `_` or
 /// `.`, uppercased. Falls back to the whole stem when that part is empty.
-pub(crate) fn symbol_from_path(path: &Path) -> String {
+pub fn symbol_from_path(path: &Path) -> String {
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let head = name.split(['-', '_', '.']).next().unwrap_or_default();
     if head.is_empty() {
