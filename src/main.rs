@@ -44,6 +44,19 @@ enum Commands {
     /// Paper or live trading from a config until Ctrl-C: status lines,
     /// strategies reloaded when edited, results written on the way out.
     Run(commands::run::RunArgs),
+    /// Replay a recorded session event by event (its state rebuilt from the
+    /// log), or what-if: another strategy or other parameters on its bars.
+    Replay(commands::replay::ReplayArgs),
+    /// Pretty-print one event of a session with the state diff against the
+    /// symbol's previous event.
+    InspectEvent(commands::inspect::InspectArgs),
+    /// Compare two sessions: the first divergence and the differences in
+    /// trades and P&L. Exits 0 when they recorded the same events, 1 when not.
+    Compare(commands::inspect::CompareArgs),
+    /// List the recorded sessions with their manifest summary.
+    Sessions(commands::sessions::SessionsArgs),
+    /// Export a session's events as JSON lines or CSV.
+    Export(commands::sessions::ExportArgs),
     /// Check a Lua strategy: syntax, required functions, sandbox violations,
     /// then a run on synthetic bars reporting its transitions and any bad
     /// action. Exits 0 only when clean.
@@ -63,6 +76,15 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    // A file grown past RLIMIT_FSIZE must be a write error the engine
+    // reports (the event log halts trading), not a signal that kills it.
+    // SAFETY: setting signal dispositions, before any thread starts.
+    // A closed pipe (`replay ... | head`) ends the output quietly, as for
+    // any Unix filter, instead of a panic in `println!`.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.log_format);
     let result = match cli.command {
@@ -72,6 +94,11 @@ fn main() -> ExitCode {
         Commands::Validate(args) => commands::validate::run(args),
         Commands::Backtest(args) => commands::backtest::run(args),
         Commands::Run(args) => commands::run::run(args),
+        Commands::Replay(args) => commands::replay::run(args),
+        Commands::InspectEvent(args) => commands::inspect::inspect(args),
+        Commands::Compare(args) => commands::inspect::run_compare(args),
+        Commands::Sessions(args) => commands::sessions::list(args),
+        Commands::Export(args) => commands::sessions::export(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

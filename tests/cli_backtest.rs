@@ -160,7 +160,8 @@ fn a_paper_run_stops_on_ctrl_c_writes_results_and_holds_its_state_lock() {
         &format!(
             "[engine]\nmode = \"paper\"\nstatus_interval_s = 0.2\nstate_dir = \"state\"\n\
              [[runners]]\nsymbol = \"SYNTH\"\nstrategy = {:?}\n\
-             source = {{ type = \"live_synthetic\", interval = \"1m\", speed = 6000 }}\n",
+             source = {{ type = \"live_synthetic\", interval = \"1m\", speed = 6000 }}\n\
+             [events]\ndir = \"sessions\"\n",
             strategy.display().to_string()
         ),
     );

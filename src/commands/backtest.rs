@@ -43,6 +43,10 @@ pub struct BacktestArgs {
     /// Start with the kill switch engaged (no entries).
     #[arg(long)]
     kill_switch: bool,
+    /// Record the session's event log (events.dir, default `sessions/`;
+    /// docs/events.md). Also `record = true` in the config's [events].
+    #[arg(long)]
+    record: bool,
 }
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<u8> {
@@ -69,7 +73,18 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<u8> {
         PathBuf::from("results")
             .join(Path::new(&name).file_stem().map_or("backtest".into(), |s| s.to_string_lossy().into_owned()))
     });
-    execute(config, SessionOptions { hot_reload: false, kill_switch: args.kill_switch, output, config_name: name })
+    let record = args.record || config.events.record.unwrap_or(false);
+    execute(
+        config,
+        SessionOptions {
+            hot_reload: false,
+            kill_switch: args.kill_switch,
+            output,
+            config_name: name,
+            record,
+            bars: None,
+        },
+    )
 }
 
 /// The config: a file, the shorthand, or the built-in default.

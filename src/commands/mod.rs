@@ -3,9 +3,12 @@
 pub mod backtest;
 pub mod data;
 pub mod indicators;
+pub mod inspect;
 pub mod regime;
+pub mod replay;
 pub mod run;
 mod session;
+pub mod sessions;
 pub mod validate;
 
 use engine_core::sources::LoadError;
@@ -24,6 +27,11 @@ pub fn exit_code_of(err: &anyhow::Error) -> u8 {
         cause.downcast_ref::<LoadError>().is_some()
             || cause.downcast_ref::<BadInput>().is_some()
             || cause.downcast_ref::<engine_core::regime::FeatureError>().is_some()
+            || matches!(
+                cause.downcast_ref::<engine_core::events::session::SessionError>(),
+                Some(engine_core::events::session::SessionError::NotFound { .. })
+                    | Some(engine_core::events::session::SessionError::SeqOutOfRange { .. })
+            )
     };
     if err.chain().any(bad_input) {
         exit::BAD_INPUT

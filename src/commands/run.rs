@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Do not reload strategy files when they change.
     #[arg(long)]
     no_reload: bool,
+    /// Do not record the session's event log (recorded by default; also
+    /// `record = false` in the config's [events]).
+    #[arg(long)]
+    no_record: bool,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -47,9 +51,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .or_else(|| config.engine.output.clone())
         .unwrap_or_else(|| PathBuf::from("results").join(&stem));
     eprintln!("running {name} (Ctrl-C to stop; SIGUSR1 engages the kill switch)");
+    let record = !args.no_record && config.events.record.unwrap_or(true);
     execute(
         config,
-        SessionOptions { hot_reload: !args.no_reload, kill_switch: args.kill_switch, output, config_name: name },
+        SessionOptions {
+            hot_reload: !args.no_reload,
+            kill_switch: args.kill_switch,
+            output,
+            config_name: name,
+            record,
+            bars: None,
+        },
     )
 }
 

@@ -18,6 +18,8 @@ use engine_core::content_hash::sha256_hex;
 use engine_core::engine::{
     Clock, EngineConfig, EngineReport, Progress, Recording, RunMode, RunnerSpec, TradingEngine, WallClock,
 };
+use engine_core::events::log::{Durability, WriterOptions};
+use engine_core::events::session::{new_session_id, Manifest, RecorderOptions, SessionRecorder, SessionStatus};
 use engine_core::market_data::{parse_interval, Bar};
 use engine_core::regime::{DetectorConfig, RegimeDetector};
 use engine_core::sources::{
@@ -39,6 +41,11 @@ pub struct SessionOptions {
     pub output: PathBuf,
     /// The config as the user gave it, for summary.json.
     pub config_name: String,
+    /// Record the session into `events.dir` (docs/events.md).
+    pub record: bool,
+    /// Bars to run on instead of the runners' sources, by symbol (a
+    /// what-if replay of a recorded session).
+    pub bars: Option<BTreeMap<String, Vec<Bar>>>,
 }
 
 /// What the CLI built for a runner, for the summary.
@@ -60,7 +67,8 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
     let live = config.engine.mode != EngineMode::Backtest;
     let mut prepared = Vec::with_capacity(config.runners.len());
     for (i, runner) in config.runners.iter().enumerate() {
-        prepared.push(prepare(&config, runner, i, options.hot_reload)?);
+        let recorded = options.bars.as_ref().map(|bars| bars.get(&runner.symbol).cloned().unwrap_or_default());
+        prepared.push(prepare(&config, runner, i, options.hot_reload, recorded)?);
     }
     let mode = if live { RunMode::Live } else { RunMode::Historical { speed: config.engine.speed } };
     let mut engine = TradingEngine::new(EngineConfig {
@@ -68,13 +76,21 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
         accounts: config.engine.accounts,
         execution: config.execution.clone(),
         risk: config.risk.clone(),
-        recording: Recording { events: config.events.record, ..Recording::default() },
+        // Decisions live in the session log, not in memory.
+        recording: Recording { events: false, ..Recording::default() },
     });
     let (mut strategies, mut data) = (Vec::new(), Vec::new());
     for p in prepared {
         strategies.push(p.strategy);
         data.push(p.data);
         engine.add_runner(p.spec);
+    }
+    let mut recorder = match options.record {
+        true => Some(start_recording(&config, &options, live, started, &strategies, &data)?),
+        false => None,
+    };
+    if let Some(recorder) = &mut recorder {
+        engine.record_to(recorder);
     }
     let kill_switch = engine.kill_switch();
     if options.kill_switch {
@@ -96,11 +112,90 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
         info.sha256 = runner.version.hash.to_string();
         info.generation = runner.version.generation;
     }
-    summarize(&config, &options, &report, strategies, data, started, finished)
+    // The session ends before the results are written: a failure there
+    // must not leave the manifest saying `running`.
+    let manifest = recorder.map(|recorder| {
+        let status = match (&report.log_error, report.runners.iter().any(|r| r.error.is_some()), report.interrupted) {
+            (Some(_), _, _) | (_, true, _) => SessionStatus::Failed,
+            (None, false, true) => SessionStatus::Interrupted,
+            (None, false, false) => SessionStatus::Completed,
+        };
+        let error = report.log_error.clone().map(|e| format!("event log failed: {e}; trading halted"));
+        recorder.finish(status, error, rfc3339_ms(WallClock.now_ms()).unwrap_or_default())
+    });
+    if let Some(m) = &manifest {
+        let dir = config.events.dir.clone().unwrap_or_else(|| PathBuf::from("sessions"));
+        println!("session: {} ({} records, {:?}) in {}", m.session_id, m.records, m.status, dir.display());
+    }
+    let code = summarize(&config, &options, &report, strategies, data, started, finished)?;
+    if let Some(e) = manifest.and_then(|m| m.error) {
+        eprintln!("error: {e}");
+        return Ok(crate::exit::FAILURE);
+    }
+    Ok(code)
+}
+
+/// Creates the session directory and its manifest; the engine records
+/// into it.
+fn start_recording(
+    config: &Config,
+    options: &SessionOptions,
+    live: bool,
+    started: i64,
+    strategies: &[StrategyInfo],
+    data: &[DataInfo],
+) -> anyhow::Result<SessionRecorder> {
+    let events = &config.events;
+    let dir = events.dir.clone().unwrap_or_else(|| PathBuf::from("sessions"));
+    let name = std::path::Path::new(&options.config_name)
+        .file_stem()
+        .map_or_else(|| "session".into(), |s| s.to_string_lossy().into_owned());
+    let kind = match config.engine.mode {
+        EngineMode::Backtest => "backtest",
+        EngineMode::Paper => "paper",
+        EngineMode::Live => "live",
+    };
+    let manifest = Manifest {
+        session_id: new_session_id(started, &name),
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        kind: kind.to_string(),
+        started_at: rfc3339_ms(started).unwrap_or_default(),
+        finished_at: None,
+        status: SessionStatus::Running,
+        error: None,
+        storage: events.storage,
+        snapshot_every: events.snapshot_every,
+        indicators: events.indicators,
+        compression: String::new(),
+        config: serde_json::to_value(config).context("recording the config")?,
+        strategies: strategies.to_vec(),
+        data: data.to_vec(),
+        records: 0,
+        last_seq: 0,
+        first_time: None,
+        last_time: None,
+        events_sha256: None,
+    };
+    let durability = events.durability.unwrap_or(if live { Durability::default() } else { Durability::Buffered });
+    let options = RecorderOptions {
+        storage: events.storage,
+        snapshot_every: events.snapshot_every,
+        indicators: events.indicators,
+        writer: WriterOptions { compression: events.compression, durability, ..WriterOptions::default() },
+        ..RecorderOptions::default()
+    };
+    SessionRecorder::create(&dir, manifest, options)
+        .with_context(|| format!("recording the session in {}", dir.display()))
 }
 
 /// Loads the strategy and the data of runner `index`.
-fn prepare(config: &Config, runner: &RunnerSection, index: usize, hot_reload: bool) -> anyhow::Result<Prepared> {
+fn prepare(
+    config: &Config,
+    runner: &RunnerSection,
+    index: usize,
+    hot_reload: bool,
+    recorded: Option<Vec<Bar>>,
+) -> anyhow::Result<Prepared> {
     let key = format!("runners[{index}]");
     let params_json = serde_json::to_value(&runner.params).context("reading the strategy parameters")?;
     let params = CtxValue::from_json(&params_json, "params").map_err(|e| BadInput(format!("{key}.params: {e}")))?;
@@ -126,6 +221,16 @@ fn prepare(config: &Config, runner: &RunnerSection, index: usize, hot_reload: bo
             .collect()
     };
     let (source, data, mut history): (Option<Box<dyn MarketDataSource>>, DataInfo, Vec<Bar>) = match &runner.source {
+        _ if recorded.is_some() => {
+            let bars = in_period(recorded.unwrap_or_default());
+            let info = DataInfo {
+                symbol: runner.symbol.clone(),
+                source: "recorded session".into(),
+                sha256: None,
+                bars: bars.len() as u64,
+            };
+            (None, info, bars)
+        }
         SourceSection::Synthetic { seed, bars, interval, start_price } => {
             let count = bars.unwrap_or(20_000);
             let synthetic = SyntheticConfig {

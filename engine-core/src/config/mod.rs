@@ -122,7 +122,7 @@ impl Config {
         if let Some(p) = &mut self.engine.state_dir {
             resolve(p);
         }
-        if let Some(p) = &mut self.events.path {
+        if let Some(p) = &mut self.events.dir {
             resolve(p);
         }
         if let Some(p) = &mut self.risk.kill_switch.file {
@@ -134,6 +134,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.runners.is_empty() {
             return Err("runners: at least one [[runners]] entry is needed".into());
+        }
+        if self.events.snapshot_every < 2 {
+            return Err(format!("events.snapshot_every: must be at least 2, got {}", self.events.snapshot_every));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, r) in self.runners.iter().enumerate() {

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::AccountMode;
+use crate::events::codec::Storage;
+use crate::events::log::{Compression, Durability};
+use crate::events::session::IndicatorRecording;
 use crate::market_data::parse_interval;
 use crate::runner::RunnerConfig;
 
@@ -189,18 +192,41 @@ pub struct RegimeSection {
     pub seed: u64,
 }
 
-/// `[events]`: recording of decisions and transitions.
+/// `[events]`: the session event log (docs/events.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EventsSection {
-    /// Keep every decision and transition (for the summary and the log).
-    pub record: bool,
-    /// Where the event log goes (in the output directory when unset).
-    pub path: Option<PathBuf>,
+    /// Record the session; unset: on for `run`, off for `backtest`
+    /// (`backtest --record` turns it on).
+    pub record: Option<bool>,
+    /// The sessions directory (relative to the config file); each session
+    /// goes to `{dir}/{session id}/`. Unset: `sessions` in the working
+    /// directory.
+    pub dir: Option<PathBuf>,
+    /// `full`: every event carries the symbol's whole state; `delta`: only
+    /// what changed, with a snapshot every `snapshot_every` records.
+    pub storage: Storage,
+    pub snapshot_every: u64,
+    /// `record` indicator values, or `recompute` them from the bars on replay.
+    pub indicators: IndicatorRecording,
+    /// `none` or `lz4` (per record).
+    pub compression: Compression,
+    /// When records reach the disk (docs/events.md, "Durability"). Unset:
+    /// `buffered` for a backtest, `fsync_every` 1,000 records or 200 ms for
+    /// `run`.
+    pub durability: Option<Durability>,
 }
 
 impl Default for EventsSection {
     fn default() -> Self {
-        EventsSection { record: true, path: None }
+        EventsSection {
+            record: None,
+            dir: None,
+            storage: Storage::Full,
+            snapshot_every: 10_000,
+            indicators: IndicatorRecording::Record,
+            compression: Compression::None,
+            durability: None,
+        }
     }
 }

@@ -38,7 +38,7 @@ fn defaults_fill_what_is_left_out() {
     assert_eq!(c.engine.mode, EngineMode::Backtest);
     assert_eq!(c.execution, ExecutionConfig::default());
     assert_eq!(c.sandbox, SandboxLimits::default());
-    assert!(c.events.record);
+    assert_eq!(c.events.record, None);
     assert_eq!(
         c.runners[0].source,
         SourceSection::Synthetic { seed: 42, bars: None, interval: "1m".into(), start_price: None }

@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{AccountReport, EngineConfig, Pacer, Progress, RunMode, RunnerReport, RunnerSpec, RunnerStatus};
-use crate::events::{EventSink, MemorySink, NullSink, RunnerEvent};
+use crate::events::session::{RecordingFailed, StepSender};
+use crate::events::{EventSink, MemorySink, RunnerEvent, StepDetail, StepRecord};
 use crate::execution::{Account, EquityPoint};
 use crate::market_data::Bar;
 use crate::risk::{KillSwitch, RiskManager};
@@ -18,22 +19,32 @@ use crate::runner::{Desk, RunnerError};
 use crate::sources::{MarketDataSource, SourceEvent};
 use crate::strategy::Strategy;
 
-/// Events kept or dropped, as configured.
-pub(super) enum GroupSink {
-    Memory(MemorySink),
-    Off(NullSink),
+/// A runner's events: kept in memory or not, and its whole steps gathered
+/// for the session log or not, as configured.
+pub(super) struct GroupSink {
+    memory: Option<MemorySink>,
+    steps: Option<(StepDetail, Vec<StepRecord>)>,
 }
 
 impl EventSink for GroupSink {
     fn record(&mut self, event: RunnerEvent) {
-        match self {
-            GroupSink::Memory(sink) => sink.record(event),
-            GroupSink::Off(sink) => sink.record(event),
+        if let Some(sink) = &mut self.memory {
+            sink.record(event);
         }
     }
 
     fn enabled(&self) -> bool {
-        matches!(self, GroupSink::Memory(_))
+        self.memory.is_some()
+    }
+
+    fn steps(&self) -> Option<StepDetail> {
+        self.steps.as_ref().map(|(detail, _)| *detail)
+    }
+
+    fn record_step(&mut self, step: StepRecord) {
+        if let Some((_, steps)) = &mut self.steps {
+            steps.push(step);
+        }
     }
 }
 
@@ -67,6 +78,8 @@ pub(super) struct GroupOutcome {
     pub account: AccountReport,
     pub prices: BTreeMap<String, Vec<(i64, f64)>>,
     pub interrupted: bool,
+    /// Why the session log failed (trading stopped then).
+    pub log_error: Option<String>,
 }
 
 pub(super) struct Group {
@@ -74,6 +87,7 @@ pub(super) struct Group {
     sources: Vec<Box<dyn MarketDataSource>>,
     desk: Desk,
     record_prices: bool,
+    log: Option<StepSender>,
 }
 
 /// Steps between two status updates (and two yields to the scheduler) in
@@ -81,17 +95,21 @@ pub(super) struct Group {
 const STATUS_EVERY: u64 = 1024;
 
 impl Group {
-    pub fn new(specs: Vec<RunnerSpec>, config: &EngineConfig, kill_switch: KillSwitch) -> Group {
+    pub fn new(
+        specs: Vec<RunnerSpec>,
+        config: &EngineConfig,
+        kill_switch: KillSwitch,
+        log: Option<StepSender>,
+    ) -> Group {
         let mut account = Account::new(config.execution.initial_capital);
         account.set_record_equity(config.recording.equity);
         let desk = Desk::new(account, RiskManager::with_kill_switch(config.risk.clone(), kill_switch));
         let mut members = Vec::with_capacity(specs.len());
         let mut sources = Vec::with_capacity(specs.len());
         for spec in specs {
-            let sink = if config.recording.events {
-                GroupSink::Memory(MemorySink::default())
-            } else {
-                GroupSink::Off(NullSink)
+            let sink = GroupSink {
+                memory: config.recording.events.then(MemorySink::default),
+                steps: log.as_ref().map(|l| (StepDetail { indicator_values: l.indicator_values() }, Vec::new())),
             };
             let mut runner =
                 SymbolRunner::with_sink(&spec.symbol, spec.strategy, spec.config, config.execution.clone(), sink);
@@ -108,7 +126,7 @@ impl Group {
             });
             sources.push(spec.source);
         }
-        Group { members, sources, desk, record_prices: config.recording.prices }
+        Group { members, sources, desk, record_prices: config.recording.prices, log }
     }
 
     pub async fn run(mut self, mode: RunMode, shutdown: CancellationToken, progress: Arc<Progress>) -> GroupOutcome {
@@ -121,6 +139,7 @@ impl Group {
         let mut pacer = Pacer::new(mode.speed());
         let paced = live || mode.speed().is_some();
         let interrupted;
+        let mut log_error = None;
         let mut steps = 0u64;
         let mut batch: Vec<(usize, Bar)> = Vec::new();
         loop {
@@ -143,6 +162,13 @@ impl Group {
                 }
             }
             self.step(time, &batch);
+            if let Err(e) = self.record(&batch, paced).await {
+                // No event may go unrecorded: trading stops here.
+                tracing::error!("{e}; trading halted");
+                log_error = Some(e.0);
+                interrupted = true;
+                break;
+            }
             progress.bars.fetch_add(batch.len() as u64, Ordering::Relaxed);
             steps += 1;
             if paced || steps % STATUS_EVERY == 0 {
@@ -153,7 +179,32 @@ impl Group {
             }
         }
         self.publish(&progress);
-        self.finish(interrupted)
+        if let Some(log) = self.log.take() {
+            if let Err(e) = log.close().await {
+                log_error.get_or_insert(e.0);
+            }
+        }
+        let mut outcome = self.finish(interrupted);
+        outcome.log_error = log_error;
+        outcome
+    }
+
+    /// Hands the steps just taken to the session log, in batch order; `now`
+    /// (live and paced runs): waits until they are in it.
+    async fn record(&mut self, batch: &[(usize, Bar)], now: bool) -> Result<(), RecordingFailed> {
+        let Some(log) = &mut self.log else { return Ok(()) };
+        for (index, _) in batch {
+            let sink = self.members[*index].runner.sink_mut();
+            if let Some((_, steps)) = &mut sink.steps {
+                for step in steps.drain(..) {
+                    log.push(step).await?;
+                }
+            }
+        }
+        if now {
+            log.write_through().await?;
+        }
+        Ok(())
     }
 
     /// The bars of one time, through their runners, on the desk: risk's
@@ -218,10 +269,7 @@ impl Group {
         let mut runners = Vec::with_capacity(self.members.len());
         let symbols = self.members.iter().map(|m| m.runner.symbol().to_string()).collect();
         for mut m in self.members {
-            let events = match std::mem::replace(m.runner.sink_mut(), GroupSink::Off(NullSink)) {
-                GroupSink::Memory(sink) => sink.into_events(),
-                GroupSink::Off(_) => Vec::new(),
-            };
+            let events = m.runner.sink_mut().memory.take().map(MemorySink::into_events).unwrap_or_default();
             let symbol = m.runner.symbol().to_string();
             if !m.prices.is_empty() {
                 prices.insert(symbol.clone(), std::mem::take(&mut m.prices));
@@ -243,7 +291,7 @@ impl Group {
         let ledger = self.desk.account.take_ledger();
         let halted = self.desk.risk.halted().map(|r| r.to_string());
         let account = AccountReport { symbols, ledger, final_state, refusals, halted };
-        GroupOutcome { runners, account, prices, interrupted }
+        GroupOutcome { runners, account, prices, interrupted, log_error: None }
     }
 }
 

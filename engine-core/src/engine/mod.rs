@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use clock::{Clock, Pacer, RunMode, WallClock};
 
+use crate::events::session::{SessionRecorder, StepSender};
 use crate::events::RunnerEvent;
 use crate::execution::{AccountSnapshot, ExecutionConfig, Ledger};
 use crate::regime::RegimeDetector;
@@ -172,6 +173,8 @@ pub struct EngineReport {
     pub prices: BTreeMap<String, Vec<(i64, f64)>>,
     /// Stopped by the cancellation token before the data ended.
     pub interrupted: bool,
+    /// The session log failed, and trading stopped there.
+    pub log_error: Option<String>,
 }
 
 impl EngineReport {
@@ -212,6 +215,8 @@ pub struct TradingEngine {
     shutdown: CancellationToken,
     progress: Arc<Progress>,
     kill_switch: KillSwitch,
+    /// One sender per group, when a session is recorded.
+    log: Option<Vec<StepSender>>,
 }
 
 impl TradingEngine {
@@ -223,7 +228,21 @@ impl TradingEngine {
             shutdown: CancellationToken::new(),
             progress: Arc::new(Progress::default()),
             kill_switch,
+            log: None,
         }
+    }
+
+    /// Records every runner step into `recorder`'s session (call after the
+    /// last [`TradingEngine::add_runner`]). Historical runs with several
+    /// accounts merge their steps by time, so the log is the same however
+    /// the groups' threads interleave.
+    pub fn record_to(&mut self, recorder: &mut SessionRecorder) {
+        let groups = match self.config.accounts {
+            AccountMode::Shared => 1,
+            AccountMode::PerRunner => self.runners.len(),
+        };
+        let live = self.config.mode.is_live() || self.runners.iter().any(|r| r.source.is_live());
+        self.log = Some(recorder.connect(groups, !live));
     }
 
     pub fn add_runner(&mut self, spec: RunnerSpec) {
@@ -248,7 +267,8 @@ impl TradingEngine {
 
     /// Runs until every source ends or the token is cancelled.
     pub async fn run(self) -> EngineReport {
-        let TradingEngine { config, runners, shutdown, progress, kill_switch } = self;
+        let TradingEngine { config, runners, shutdown, progress, kill_switch, log } = self;
+        let mut log = log.map(|senders| senders.into_iter().map(Some).collect::<Vec<_>>());
         let total: usize = runners.iter().filter_map(|r| r.source.remaining()).sum();
         progress.total.store(total as u64, Ordering::Relaxed);
         let groups: Vec<Vec<RunnerSpec>> = match config.accounts {
@@ -256,9 +276,10 @@ impl TradingEngine {
             AccountMode::PerRunner => runners.into_iter().map(|r| vec![r]).collect(),
         };
         let mut tasks = Vec::new();
-        for specs in groups {
+        for (index, specs) in groups.into_iter().enumerate() {
             let symbols: Vec<String> = specs.iter().map(|s| s.symbol.clone()).collect();
-            let group = group::Group::new(specs, &config, kill_switch.clone());
+            let sender = log.as_mut().and_then(|senders| senders.get_mut(index).and_then(Option::take));
+            let group = group::Group::new(specs, &config, kill_switch.clone(), sender);
             let task = tokio::spawn(group.run(config.mode, shutdown.clone(), progress.clone()));
             tasks.push((symbols, task));
         }
@@ -267,6 +288,9 @@ impl TradingEngine {
             match task.await {
                 Ok(outcome) => {
                     report.interrupted |= outcome.interrupted;
+                    if let Some(e) = outcome.log_error {
+                        report.log_error.get_or_insert(e);
+                    }
                     report.runners.extend(outcome.runners);
                     report.accounts.push(outcome.account);
                     report.prices.extend(outcome.prices);

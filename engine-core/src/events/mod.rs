@@ -5,6 +5,14 @@
 //! log; [`MemorySink`] keeps events in memory, [`NullSink`] drops them
 //! (benchmarks, long runs that only want the results).
 
+pub mod codec;
+pub mod compare;
+pub mod log;
+pub mod session;
+mod step;
+
+pub use step::{AccountFigures, IndicatorValues, RecordedBar, RiskRecord, StepRecord, SymbolSnapshot};
+
 use serde::{Deserialize, Serialize};
 
 use crate::market_data::Symbol;
@@ -15,16 +23,8 @@ use crate::state_machine::Transition;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunnerEvent {
-    Decision {
-        #[serde(with = "symbol_serde")]
-        symbol: Symbol,
-        decision: Decision,
-    },
-    Transition {
-        #[serde(with = "symbol_serde")]
-        symbol: Symbol,
-        transition: Transition,
-    },
+    Decision { symbol: Symbol, decision: Decision },
+    Transition { symbol: Symbol, transition: Transition },
 }
 
 impl RunnerEvent {
@@ -43,20 +43,6 @@ impl RunnerEvent {
     }
 }
 
-mod symbol_serde {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::market_data::Symbol;
-
-    pub fn serialize<S: Serializer>(symbol: &Symbol, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(symbol)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Symbol, D::Error> {
-        String::deserialize(d).map(|s| Symbol::from(s.as_str()))
-    }
-}
-
 /// Where runner events go.
 pub trait EventSink: Send {
     fn record(&mut self, event: RunnerEvent);
@@ -66,6 +52,23 @@ pub trait EventSink: Send {
     fn enabled(&self) -> bool {
         true
     }
+
+    /// What the sink wants of whole steps ([`StepRecord`]); `None` when it
+    /// takes none, and the runner then builds none.
+    fn steps(&self) -> Option<StepDetail> {
+        None
+    }
+
+    /// One whole step (only called when [`EventSink::steps`] says so).
+    fn record_step(&mut self, _step: StepRecord) {}
+}
+
+/// How much of a step a sink wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepDetail {
+    /// Every indicator's current value, or only their names (the values
+    /// are then recomputed from the bars on replay).
+    pub indicator_values: bool,
 }
 
 /// Keeps every event, in order.

@@ -62,9 +62,11 @@ impl std::fmt::Display for OrderSide {
     }
 }
 
-/// How an order is priced.
+/// How an order is priced. Externally tagged (`"market"`, `{"limit":
+/// {"price": 1.5}}`) so that compact binary encodings (the event log) can
+/// read it back.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum OrderKind {
     /// At the next price available: the next bar's open.
     Market,

@@ -8,7 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{EventSink, MemorySink, RunnerEvent};
+use crate::events::{
+    AccountFigures, EventSink, IndicatorValues, MemorySink, RecordedBar, RiskRecord, RunnerEvent, StepDetail,
+    StepRecord, SymbolSnapshot,
+};
 use crate::execution::{
     Account, EntryRequest, ExecutionConfig, ExecutionEvent, OrderKind, OrderPurpose, OrderStatus, SymbolBroker,
 };
@@ -16,7 +19,7 @@ use crate::market_data::{Bar, MarketDataWindow, Symbol};
 use crate::regime::RegimeDetector;
 use crate::risk::{EntryIntent, RiskAction, RiskConfig, RiskManager};
 use crate::state_machine::{
-    Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine, Transition,
+    Cadence, InvalidTransition, InvariantViolation, SetupTimeout, StateEvent, StateMachine, SymbolState, Transition,
 };
 use crate::strategy::{
     Commitment, IndicatorSet, Management, MarketView, Strategy, StrategyError, StrategyInput, StrategyVersion,
@@ -123,6 +126,26 @@ pub enum Outcome {
     },
 }
 
+impl std::fmt::Display for Outcome {
+    /// One line: `setup (cross up)`, `enter long 2 (breakout)`, `RISK_MAX_POSITIONS: ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Nothing => write!(f, "nothing"),
+            Outcome::Setup { reason } => write!(f, "setup ({reason})"),
+            Outcome::Enter { side, quantity, reason } => write!(f, "enter {side:?} {quantity} ({reason})"),
+            Outcome::Cancel { reason } => write!(f, "cancel ({reason})"),
+            Outcome::Exit { fraction, reason } => write!(f, "exit {fraction} ({reason})"),
+            Outcome::Update { stop, target, reason } => {
+                write!(f, "update stop {stop:?} target {target:?} ({reason})")
+            }
+            Outcome::Refused { reason } => write!(f, "refused: {reason}"),
+            Outcome::RiskRefused { code, message } => write!(f, "{code}: {message}"),
+            Outcome::BadAction { message } => write!(f, "bad action: {message}"),
+            Outcome::Failed { message } => write!(f, "failed: {message}"),
+        }
+    }
+}
+
 /// The strategy callback a decision came from (one per state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -184,6 +207,19 @@ pub struct SymbolRunner<S: Strategy, K: EventSink = MemorySink> {
     counts: RunnerCounts,
     /// A trained regime detector, updated on every bar, for `ind.regime()`.
     regime: Option<RegimeDetector>,
+    /// What the current step did, for a sink that takes whole steps.
+    capture: StepCapture,
+}
+
+/// The parts of a step gathered while it runs (risk actions taken before
+/// the bar included), and where the ledger stood after the last one.
+#[derive(Default)]
+struct StepCapture {
+    transitions: Vec<Transition>,
+    decision: Option<Decision>,
+    risk: Vec<RiskRecord>,
+    ledger_orders: usize,
+    ledger_fills: usize,
 }
 
 impl<S: Strategy> SymbolRunner<S, MemorySink> {
@@ -241,6 +277,7 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
             quarantine: None,
             counts: RunnerCounts::default(),
             regime: None,
+            capture: StepCapture::default(),
         }
     }
 
@@ -339,6 +376,17 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
     /// runner's symbol: cancel working entries, or flatten at the next price.
     pub fn risk_action(&mut self, action: &RiskAction, account: &mut Account) -> Result<(), RunnerError> {
         let time = self.window.latest().map_or(i64::MIN, |b| b.open_time);
+        if self.sink.steps().is_some() {
+            let (kind, reason) = match action {
+                RiskAction::CancelWorkingOrders { reason } => ("cancel_working_orders", reason),
+                RiskAction::Flatten { reason } => ("flatten", reason),
+            };
+            self.capture.risk.push(RiskRecord::Action {
+                action: kind.to_string(),
+                code: reason.code.as_str().to_string(),
+                message: reason.message.clone(),
+            });
+        }
         match action {
             RiskAction::CancelWorkingOrders { reason } => self.cancel_entries(&reason.to_string(), time, account),
             RiskAction::Flatten { reason } => match self.window.latest().cloned() {
@@ -354,6 +402,7 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
     pub fn on_bar_with(&mut self, bar: &Bar, desk: &mut Desk) -> Result<(), RunnerError> {
         let Desk { account, risk } = desk;
         let time = bar.open_time;
+        let before = self.machine.state();
         match self.strategy.poll_reload() {
             Some(Ok(version)) => self.reloaded(&version),
             Some(Err(message)) => self.reload_failed(&message),
@@ -377,17 +426,79 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         self.machine.state().check(self.broker.exposure(account))?;
         self.machine.tick();
         self.record_transitions();
+        if let Some(detail) = self.sink.steps() {
+            let step = self.step_record(bar, before, account, detail);
+            self.sink.record_step(step);
+        }
         Ok(())
     }
 
     /// Moves the machine's new transitions to the sink.
     fn record_transitions(&mut self) {
-        if !self.sink.enabled() {
+        let steps = self.sink.steps().is_some();
+        if !self.sink.enabled() && !steps {
             self.machine.clear_history();
             return;
         }
         for transition in self.machine.drain_history() {
-            self.sink.record(RunnerEvent::Transition { symbol: self.symbol_id.clone(), transition });
+            if steps {
+                self.capture.transitions.push(transition.clone());
+            }
+            if self.sink.enabled() {
+                self.sink.record(RunnerEvent::Transition { symbol: self.symbol_id.clone(), transition });
+            }
+        }
+    }
+
+    /// The whole step just taken, for the event log.
+    fn step_record(&mut self, bar: &Bar, before: SymbolState, account: &Account, detail: StepDetail) -> StepRecord {
+        let capture = &mut self.capture;
+        let ledger = account.ledger();
+        let mine = |symbol: &str| symbol == self.symbol;
+        let orders = ledger.orders[capture.ledger_orders.min(ledger.orders.len())..]
+            .iter()
+            .filter(|o| mine(&o.symbol))
+            .cloned()
+            .collect();
+        let fills = ledger.fills[capture.ledger_fills.min(ledger.fills.len())..]
+            .iter()
+            .filter(|f| mine(&f.symbol))
+            .cloned()
+            .collect();
+        capture.ledger_orders = ledger.orders.len();
+        capture.ledger_fills = ledger.fills.len();
+        let holding = account.holding(&self.symbol).filter(|h| h.quantity != 0.0);
+        let after = SymbolSnapshot {
+            state: self.machine.state(),
+            position: holding.map_or(0.0, |h| h.quantity),
+            average_price: holding.map(|h| h.average_price),
+            unrealized_pnl: holding.map_or(0.0, |h| h.unrealized_pnl()),
+            working: self.broker.working_records(),
+            quarantine: self.quarantine.clone(),
+            account: AccountFigures {
+                cash: account.cash(),
+                equity: account.equity(),
+                realized_pnl: account.realized_pnl(),
+                unrealized_pnl: account.unrealized_pnl(),
+                fees: account.fees(),
+            },
+            ctx: self.strategy.context(),
+            indicators: IndicatorValues {
+                names: self.indicators.names().clone(),
+                values: if detail.indicator_values { self.indicators.current_values() } else { Vec::new() },
+            },
+        };
+        StepRecord {
+            symbol: self.symbol_id.clone(),
+            time: bar.open_time,
+            bar: RecordedBar::of(bar),
+            before,
+            transitions: std::mem::take(&mut capture.transitions),
+            decision: capture.decision.take(),
+            risk: std::mem::take(&mut capture.risk),
+            orders,
+            fills,
+            after,
         }
     }
 
@@ -510,9 +621,15 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
             Ok(choice) => self.carry_out(choice, bar, account, risk)?,
             Err(e) => self.failed(e, bar, account)?,
         };
-        if self.sink.enabled() {
+        let steps = self.sink.steps().is_some();
+        if self.sink.enabled() || steps {
             let decision = Decision { time, callback, version: self.strategy.version(), outcome };
-            self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
+            if steps {
+                self.capture.decision = Some(decision.clone());
+            }
+            if self.sink.enabled() {
+                self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
+            }
         }
         Ok(())
     }
@@ -552,7 +669,17 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
                     lot_size: execution.instrument.lot_size,
                     fee_rate: execution.fees.taker_bps / 10_000.0,
                 };
-                let quantity = match risk.approve_entry(&intent, &account.snapshot()) {
+                let verdict = risk.approve_entry(&intent, &account.snapshot());
+                if self.sink.steps().is_some() {
+                    self.capture.risk.push(match &verdict {
+                        Ok(approved) => RiskRecord::Approved { quantity: approved.quantity() },
+                        Err(refusal) => RiskRecord::Refused {
+                            code: refusal.code.as_str().to_string(),
+                            message: refusal.message.clone(),
+                        },
+                    });
+                }
+                let quantity = match verdict {
                     Ok(approved) => approved.quantity(),
                     Err(refusal) => {
                         self.counts.risk_refusals += 1;

@@ -53,6 +53,10 @@ pub struct IndicatorSet {
     /// a linear scan beats hashing the key on every request.
     keys: Vec<Key>,
     history: usize,
+    /// One name per output of every tracked indicator (`ema(20)`,
+    /// `macd(12,26,9).hist`), rebuilt when one is added: the event log
+    /// shares it with every step.
+    names: std::sync::Arc<[String]>,
 }
 
 /// Why an indicator value cannot be given.
@@ -77,7 +81,7 @@ impl Default for IndicatorSet {
 impl IndicatorSet {
     /// A set keeping `history` (≥ 1) values per output.
     pub fn new(history: usize) -> Self {
-        IndicatorSet { tracked: Vec::new(), keys: Vec::new(), history: history.max(1) }
+        IndicatorSet { tracked: Vec::new(), keys: Vec::new(), history: history.max(1), names: Vec::new().into() }
     }
 
     /// Number of indicators created so far.
@@ -87,6 +91,16 @@ impl IndicatorSet {
 
     pub fn is_empty(&self) -> bool {
         self.tracked.is_empty()
+    }
+
+    /// The names of every output, in [`IndicatorSet::current_values`] order.
+    pub fn names(&self) -> &std::sync::Arc<[String]> {
+        &self.names
+    }
+
+    /// The current value of every output (`None` while warming up).
+    pub fn current_values(&self) -> Vec<Option<f64>> {
+        self.tracked.iter().flat_map(|t| (0..t.history.len()).map(|o| t.value(o, 0))).collect()
     }
 
     /// Feeds the newest bar to every indicator created so far (call once
@@ -165,6 +179,14 @@ impl IndicatorSet {
             tracked.indicator.update(bar);
             tracked.record();
         }
+        let mut names = self.names.to_vec();
+        let shown: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+        let base = format!("{}({})", info.name, shown.join(","));
+        match tracked.indicator.output_names() {
+            [_] => names.push(base),
+            outputs => names.extend(outputs.iter().map(|o| format!("{base}.{o}"))),
+        }
+        self.names = names.into();
         self.tracked.push(tracked);
         self.keys.push(key);
         Ok(self.tracked.len() - 1)

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::action::{ActionError, Commitment, Management, Setup, Side};
+use super::ctx::CtxValue;
 use super::indicator_set::IndicatorSet;
 use crate::market_data::{Bar, MarketDataWindow};
 use crate::regime::RegimeState;
@@ -112,6 +113,12 @@ pub trait Strategy: Send {
     fn poll_reload(&mut self) -> Option<Result<StrategyVersion, String>> {
         None
     }
+
+    /// The strategy's own state as plain data (a Lua strategy's `ctx`), for
+    /// the event log; `None` when it has none to show.
+    fn context(&self) -> Option<CtxValue> {
+        None
+    }
 }
 
 /// A boxed strategy is a strategy: the engine runs Lua and Rust strategies
@@ -139,5 +146,9 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
 
     fn poll_reload(&mut self) -> Option<Result<StrategyVersion, String>> {
         (**self).poll_reload()
+    }
+
+    fn context(&self) -> Option<CtxValue> {
+        (**self).context()
     }
 }

@@ -293,4 +293,8 @@ impl Strategy for LuaStrategy {
         }
         self.reload().map(|r| r.map_err(|e| e.to_string()))
     }
+
+    fn context(&self) -> Option<CtxValue> {
+        self.ctx().ok()
+    }
 }

@@ -1,0 +1,433 @@
+//! Writing a session while the engine runs.
+//!
+//! Runner groups hand their steps, in batches, to one writer thread through
+//! bounded channels; the thread numbers them, encodes them ([`Codec`]),
+//! adds a snapshot every `snapshot_every` records, and appends them to the
+//! log. In a historical run with several groups (one account per runner,
+//! running in parallel) the thread merges the groups' steps by time, ties
+//! by group, so the log does not depend on thread timing; a live run
+//! records steps as they arrive.
+//!
+//! The channels are bounded: a stalled writer stops the groups at their
+//! next batch (trading waits rather than dropping events), and a failed
+//! writer makes every later hand-over fail, which halts trading.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{session_dir, Manifest, SessionError, SessionStatus, EVENTS_FILE};
+use crate::content_hash::hex;
+use crate::events::codec::{Codec, Storage};
+use crate::events::log::{Compression, LogWriter, WriterOptions};
+use crate::events::session::IndicatorRecording;
+use crate::events::StepRecord;
+
+/// How a session is recorded.
+#[derive(Debug, Clone)]
+pub struct RecorderOptions {
+    pub storage: Storage,
+    /// A snapshot of every symbol's state at every multiple of this
+    /// sequence number (≥ 2).
+    pub snapshot_every: u64,
+    pub indicators: IndicatorRecording,
+    pub writer: WriterOptions,
+    /// Steps a group gathers before handing them over in a fast replay (a
+    /// live or paced run hands over every step at once).
+    pub batch_steps: usize,
+    /// Batches that may wait per channel before a group has to wait.
+    pub queue_batches: usize,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        RecorderOptions {
+            storage: Storage::Full,
+            snapshot_every: 10_000,
+            indicators: IndicatorRecording::Record,
+            writer: WriterOptions::default(),
+            batch_steps: 256,
+            queue_batches: 64,
+        }
+    }
+}
+
+/// The log failed: trading must stop.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event log failed: {0}")]
+pub struct RecordingFailed(pub String);
+
+enum Message {
+    /// Steps to append; with a reply channel when the group waits for them
+    /// to be written before it takes its next step (live and paced runs).
+    Steps(Vec<StepRecord>, Option<oneshot::Sender<()>>),
+    Done,
+}
+
+/// What a group holds to hand its steps to the writer.
+pub struct StepSender {
+    sender: mpsc::Sender<(usize, Message)>,
+    group: usize,
+    batch: Vec<StepRecord>,
+    batch_steps: usize,
+    indicator_values: bool,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl StepSender {
+    /// Whether steps carry indicator values (or only their names).
+    pub fn indicator_values(&self) -> bool {
+        self.indicator_values
+    }
+
+    /// Adds a step; hands the batch over when it is full. Waits while the
+    /// writer's queue is full.
+    pub async fn push(&mut self, step: StepRecord) -> Result<(), RecordingFailed> {
+        self.batch.push(step);
+        if self.batch.len() >= self.batch_steps {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Hands over the steps gathered so far.
+    pub async fn flush(&mut self) -> Result<(), RecordingFailed> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_steps));
+        self.send(Message::Steps(batch, None)).await
+    }
+
+    /// Hands over the steps gathered so far and waits until the writer has
+    /// appended them: a live run takes no further step before its last one
+    /// is in the log.
+    pub async fn write_through(&mut self) -> Result<(), RecordingFailed> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let (reply, written) = oneshot::channel();
+        self.send(Message::Steps(batch, Some(reply))).await?;
+        if written.await.is_err() {
+            let why = self.failure.lock().clone().unwrap_or_else(|| "the log writer stopped".into());
+            return Err(RecordingFailed(why));
+        }
+        Ok(())
+    }
+
+    /// Hands over the rest and says the group is done.
+    pub async fn close(mut self) -> Result<(), RecordingFailed> {
+        self.flush().await?;
+        self.send(Message::Done).await
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), RecordingFailed> {
+        if self.sender.send((self.group, message)).await.is_err() {
+            let why = self.failure.lock().clone().unwrap_or_else(|| "the log writer stopped".into());
+            return Err(RecordingFailed(why));
+        }
+        Ok(())
+    }
+}
+
+/// What the writer thread wrote, and why it stopped early if it did.
+struct Written {
+    records: u64,
+    last_seq: u64,
+    first_time: Option<i64>,
+    last_time: Option<i64>,
+    sha256: String,
+    error: Option<String>,
+}
+
+/// A session being recorded.
+pub struct SessionRecorder {
+    dir: PathBuf,
+    manifest: Manifest,
+    options: RecorderOptions,
+    /// Until [`SessionRecorder::connect`] starts the writer thread.
+    writer: Option<LogWriter>,
+    thread: Option<JoinHandle<Written>>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl SessionRecorder {
+    /// Creates `{sessions_dir}/{manifest.session_id}/` with its manifest
+    /// (status `running`) and an empty log.
+    pub fn create(
+        sessions_dir: &Path,
+        mut manifest: Manifest,
+        options: RecorderOptions,
+    ) -> Result<SessionRecorder, SessionError> {
+        let dir = session_dir(sessions_dir, &manifest.session_id);
+        std::fs::create_dir_all(sessions_dir).map_err(|e| SessionError::io(sessions_dir, e))?;
+        if let Err(e) = std::fs::create_dir(&dir) {
+            return Err(match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    SessionError::Exists { id: manifest.session_id.clone(), dir: sessions_dir.display().to_string() }
+                }
+                _ => SessionError::io(&dir, e),
+            });
+        }
+        manifest.status = SessionStatus::Running;
+        manifest.storage = options.storage;
+        manifest.snapshot_every = options.snapshot_every;
+        manifest.indicators = options.indicators;
+        manifest.compression = match options.writer.compression {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+        }
+        .to_string();
+        manifest.write(&dir)?;
+        let writer = LogWriter::create(dir.join(EVENTS_FILE), options.writer)?;
+        Ok(SessionRecorder {
+            dir,
+            manifest,
+            options,
+            writer: Some(writer),
+            thread: None,
+            failure: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.manifest.session_id
+    }
+
+    /// Starts the writer thread for `groups` runner groups and returns one
+    /// sender per group. `merge`: order the groups' steps by time (a
+    /// historical run); otherwise in arrival order (a live run).
+    ///
+    /// # Panics
+    /// When called twice.
+    pub fn connect(&mut self, groups: usize, merge: bool) -> Vec<StepSender> {
+        let writer = self.writer.take().expect("a recorder connects once");
+        let (capacity, batch_steps) = (self.options.queue_batches.max(1), self.options.batch_steps.max(1));
+        let indicator_values = self.options.indicators == IndicatorRecording::Record;
+        let mut senders = Vec::with_capacity(groups);
+        let inputs = if merge && groups > 1 {
+            let mut receivers = Vec::with_capacity(groups);
+            for group in 0..groups {
+                let (sender, receiver) = mpsc::channel(capacity);
+                receivers.push(receiver);
+                senders.push((group, sender));
+            }
+            Inputs::Merged(receivers)
+        } else {
+            let (sender, receiver) = mpsc::channel(capacity);
+            senders.extend((0..groups).map(|g| (g, sender.clone())));
+            Inputs::Arrival(receiver, groups)
+        };
+        let thread = WriterThread {
+            writer,
+            codec: Codec::new(self.options.storage),
+            snapshot_every: self.options.snapshot_every.max(2),
+            failure: self.failure.clone(),
+        };
+        self.thread = Some(
+            std::thread::Builder::new()
+                .name("event-log".into())
+                .spawn(move || thread.run(inputs))
+                .expect("spawning the event log writer"),
+        );
+        senders
+            .into_iter()
+            .map(|(group, sender)| StepSender {
+                sender,
+                group,
+                batch: Vec::with_capacity(batch_steps),
+                batch_steps,
+                indicator_values,
+                failure: self.failure.clone(),
+            })
+            .collect()
+    }
+
+    /// Waits for the writer to finish (every sender closed or dropped),
+    /// then rewrites the manifest with the end: `status`, or `failed` with
+    /// the writer's error.
+    pub fn finish(mut self, status: SessionStatus, error: Option<String>, finished_at: String) -> Manifest {
+        let empty = |error: Option<String>| Written {
+            records: 0,
+            last_seq: 0,
+            first_time: None,
+            last_time: None,
+            sha256: hex(&Sha256::digest(b"")),
+            error,
+        };
+        let written = match (self.thread.take(), self.writer.take()) {
+            (Some(thread), _) => thread.join().unwrap_or_else(|_| empty(Some("the log writer panicked".into()))),
+            // Never connected: an empty log.
+            (None, Some(writer)) => empty(writer.finish().err().map(|e| e.to_string())),
+            (None, None) => empty(Some("the log writer is gone".into())),
+        };
+        let m = &mut self.manifest;
+        m.finished_at = Some(finished_at);
+        m.status = status;
+        m.error = error;
+        m.records = written.records;
+        m.last_seq = written.last_seq;
+        m.first_time = written.first_time;
+        m.last_time = written.last_time;
+        match written.error {
+            None => m.events_sha256 = Some(written.sha256),
+            Some(e) => {
+                m.status = SessionStatus::Failed;
+                if m.error.is_none() {
+                    m.error = Some(format!("event log failed: {e}; trading halted"));
+                }
+            }
+        }
+        if let Err(e) = self.manifest.write(&self.dir) {
+            tracing::error!("{e}");
+        }
+        self.manifest
+    }
+}
+
+enum Inputs {
+    /// One channel; ends when every group is done.
+    Arrival(mpsc::Receiver<(usize, Message)>, usize),
+    /// One channel per group, merged by time.
+    Merged(Vec<mpsc::Receiver<(usize, Message)>>),
+}
+
+struct WriterThread {
+    writer: LogWriter,
+    codec: Codec,
+    snapshot_every: u64,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+/// Numbers, encodes and appends records, and hashes them.
+struct Appender {
+    writer: LogWriter,
+    codec: Codec,
+    snapshot_every: u64,
+    seq: u64,
+    buffer: Vec<u8>,
+    hasher: Sha256,
+    first_time: Option<i64>,
+    last_time: Option<i64>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Appender {
+    fn append(&mut self, step: &StepRecord) -> Result<(), String> {
+        if (self.seq + 1) % self.snapshot_every == 0 {
+            self.codec.encode_snapshot(&mut self.buffer);
+            self.write(step.time)?;
+        }
+        self.codec.encode_step(step, &mut self.buffer);
+        self.write(step.time)
+    }
+
+    fn write(&mut self, time: i64) -> Result<(), String> {
+        self.seq += 1;
+        if let Err(e) = self.writer.append(self.seq, time, &self.buffer) {
+            // Said before any waiting group hears the writer is gone.
+            *self.failure.lock() = Some(e.to_string());
+            return Err(e.to_string());
+        }
+        self.hasher.update(self.seq.to_le_bytes());
+        self.hasher.update(time.to_le_bytes());
+        self.hasher.update(&self.buffer);
+        self.first_time.get_or_insert(time);
+        self.last_time = Some(time);
+        Ok(())
+    }
+}
+
+impl WriterThread {
+    fn run(self, inputs: Inputs) -> Written {
+        let failure = self.failure.clone();
+        let mut appender = Appender {
+            writer: self.writer,
+            codec: self.codec,
+            snapshot_every: self.snapshot_every,
+            seq: 0,
+            buffer: Vec::with_capacity(1024),
+            hasher: Sha256::new(),
+            first_time: None,
+            last_time: None,
+            failure: failure.clone(),
+        };
+        let result = match inputs {
+            Inputs::Arrival(receiver, groups) => arrival(&mut appender, receiver, groups),
+            Inputs::Merged(receivers) => merged(&mut appender, receivers),
+        };
+        let Appender { writer, seq, hasher, first_time, last_time, .. } = appender;
+        // After a failed append the writer refuses everything; finishing it
+        // still syncs what was written.
+        let finished = writer.finish().map(|_| ()).map_err(|e| e.to_string());
+        let error = result.and(finished).err();
+        if let Some(e) = &error {
+            tracing::error!("event log failed: {e}; trading halts");
+            *failure.lock() = Some(e.clone());
+        }
+        Written { records: seq, last_seq: seq, first_time, last_time, sha256: hex(&hasher.finalize()), error }
+    }
+}
+
+fn arrival(
+    appender: &mut Appender,
+    mut receiver: mpsc::Receiver<(usize, Message)>,
+    groups: usize,
+) -> Result<(), String> {
+    let mut done = 0;
+    while done < groups {
+        match receiver.blocking_recv() {
+            Some((_, Message::Steps(steps, reply))) => {
+                for step in &steps {
+                    appender.append(step)?;
+                }
+                if let Some(reply) = reply {
+                    // A live step reaches the OS before trading goes on (it
+                    // survives the process; fsync follows the durability policy).
+                    appender.writer.flush().map_err(|e| e.to_string())?;
+                    let _ = reply.send(());
+                }
+            }
+            Some((_, Message::Done)) => done += 1,
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+fn merged(appender: &mut Appender, mut receivers: Vec<mpsc::Receiver<(usize, Message)>>) -> Result<(), String> {
+    let groups = receivers.len();
+    let mut queues: Vec<VecDeque<StepRecord>> = (0..groups).map(|_| VecDeque::new()).collect();
+    let mut done = vec![false; groups];
+    loop {
+        for g in 0..groups {
+            while queues[g].is_empty() && !done[g] {
+                match receivers[g].blocking_recv() {
+                    Some((_, Message::Steps(steps, reply))) => {
+                        queues[g].extend(steps);
+                        // Merging is for historical runs, which do not wait.
+                        if let Some(reply) = reply {
+                            let _ = reply.send(());
+                        }
+                    }
+                    Some((_, Message::Done)) | None => done[g] = true,
+                }
+            }
+        }
+        // Every group has a step waiting or is done: the earliest goes next.
+        let next = (0..groups).filter_map(|g| queues[g].front().map(|s| (s.time, g))).min();
+        let Some((_, g)) = next else { return Ok(()) };
+        let step = queues[g].pop_front().expect("checked");
+        appender.append(&step)?;
+    }
+}

@@ -1,0 +1,128 @@
+//! `trading-engine inspect-event` (one event, with its state diff against
+//! the symbol's previous one) and `trading-engine compare` (two sessions:
+//! the first divergence and how their trades and P&L differ).
+
+use std::path::PathBuf;
+
+use engine_core::backtest::rfc3339_ms;
+use engine_core::events::compare::{compare, diff, entry_json, Comparison, RoundTrip};
+
+use super::sessions::{open_session, SessionArgs};
+use super::BadInput;
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The event's sequence number.
+    #[arg(long, value_name = "N")]
+    sequence: u64,
+    /// Print the event and the diff as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
+    let mut reader = args.session.open()?;
+    reader.seek_seq(args.sequence).map_err(|e| BadInput(e.to_string()))?;
+    let Some((event, previous)) = reader.next_event_with_previous()? else {
+        return Err(BadInput(format!("sequence {}: no such event", args.sequence)).into());
+    };
+    let json = entry_json(event.seq, &event.entry);
+    let changes = match (event.step(), &previous) {
+        (Some(step), Some(before)) => diff(
+            &serde_json::to_value(before).expect("states serialise"),
+            &serde_json::to_value(&step.after).expect("states serialise"),
+        ),
+        (Some(step), None) => diff(&serde_json::Value::Null, &serde_json::to_value(&step.after).expect("serialises")),
+        (None, _) => Vec::new(),
+    };
+    if args.json {
+        println!("{}", serde_json::json!({ "event": json, "state_changes": changes }));
+        return Ok(0);
+    }
+    println!("event {} at byte {} of session {}", event.seq, event.offset, reader.id());
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    match (event.step(), previous.is_some()) {
+        (None, _) => {}
+        (Some(step), true) => {
+            println!("\nstate of {} against its previous event ({} changes):", step.symbol, changes.len());
+            for c in &changes {
+                println!("  {}: {} -> {}", c.field, c.before, c.after);
+            }
+        }
+        (Some(step), false) => println!("\n{}: its first event (no previous state)", step.symbol),
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The first session.
+    #[arg(long, value_name = "ID")]
+    session1: String,
+    /// The second session.
+    #[arg(long, value_name = "ID")]
+    session2: String,
+    /// The sessions directory.
+    #[arg(long, value_name = "DIR", default_value = "sessions")]
+    dir: PathBuf,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit 0 when the sessions recorded the same events, 1 when they diverge.
+pub fn run_compare(args: CompareArgs) -> anyhow::Result<u8> {
+    let mut first = open_session(&args.dir, &args.session1)?;
+    let mut second = open_session(&args.dir, &args.session2)?;
+    let comparison = compare(&mut first, &mut second)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&comparison)?);
+    } else {
+        print_comparison(&args, &comparison);
+    }
+    Ok(if comparison.divergence.is_some() { crate::exit::FAILURE } else { 0 })
+}
+
+fn print_comparison(args: &CompareArgs, c: &Comparison) {
+    match &c.divergence {
+        None => println!("identical: every record of {} equals {}'s", args.session1, args.session2),
+        Some(d) => {
+            println!("first divergence at sequence {}, field {}:", d.seq, d.field);
+            println!("  {}: {}", args.session1, d.first);
+            println!("  {}: {}", args.session2, d.second);
+        }
+    }
+    let (a, b) = (&c.first, &c.second);
+    println!("\n{:<16} {:>16} {:>16} {:>16}", "", "session1", "session2", "difference");
+    let row = |name: &str, x: f64, y: f64| println!("{name:<16} {x:>16.2} {y:>16.2} {:>16.2}", y - x);
+    row("steps", a.steps as f64, b.steps as f64);
+    row("decisions", a.decisions as f64, b.decisions as f64);
+    row("fills", a.fills as f64, b.fills as f64);
+    row("trades", a.trades.len() as f64, b.trades.len() as f64);
+    row("realized P&L", a.realized_pnl, b.realized_pnl);
+    row("fees", a.fees, b.fees);
+    row("final equity", a.final_equity, b.final_equity);
+    let show = |name: &str, trades: &[RoundTrip]| {
+        if trades.is_empty() {
+            return;
+        }
+        println!("\ntrades only in {name} ({}):", trades.len());
+        for t in trades.iter().take(20) {
+            println!(
+                "  {} {} {} -> {}: net {:.2}",
+                t.symbol,
+                if t.direction > 0 { "long" } else { "short" },
+                rfc3339_ms(t.entry_time).unwrap_or_default(),
+                t.exit_time.and_then(rfc3339_ms).unwrap_or_else(|| "open".into()),
+                t.net_pnl
+            );
+        }
+        if trades.len() > 20 {
+            println!("  ... and {} more", trades.len() - 20);
+        }
+    };
+    show(&args.session1, &c.trades_only_in_first);
+    show(&args.session2, &c.trades_only_in_second);
+}
