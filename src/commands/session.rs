@@ -376,11 +376,16 @@ async fn report_progress(progress: Arc<Progress>, live: bool, status_interval_s:
         let total = progress.total().unwrap_or(0);
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {pos}/{len} bars, {per_sec}, ETA {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent:>3}% {pos}/{len} bars, {per_sec}, ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         loop {
             bar.set_position(progress.bars());
+            if let Some(t) = progress.clock.time().and_then(rfc3339_ms) {
+                bar.set_message(format!("at {t}"));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -393,15 +398,16 @@ async fn report_progress(progress: Arc<Progress>, live: bool, status_interval_s:
 fn progress_line(progress: &Progress, elapsed: Duration) -> String {
     let done = progress.bars();
     let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let at = progress.clock.time().and_then(rfc3339_ms).map(|t| format!(", at {t}")).unwrap_or_default();
     match progress.total() {
         Some(total) => {
             let left = total.saturating_sub(done) as f64 / rate.max(1e-9);
             format!(
-                "progress: {:.0}% ({done}/{total} bars, {rate:.0} bars/s, ETA {left:.0} s)",
+                "progress: {:.0}% ({done}/{total} bars, {rate:.0} bars/s, ETA {left:.0} s{at})",
                 done as f64 * 100.0 / total as f64
             )
         }
-        None => format!("progress: {done} bars, {rate:.0} bars/s"),
+        None => format!("progress: {done} bars, {rate:.0} bars/s{at}"),
     }
 }
 

@@ -3,8 +3,11 @@
 //! they are given. The engine's own loop needs a clock for two things only:
 //! pacing a replay (`--speed 100`) and stamping live status lines, and
 //! both go through these types, so a test can run the live path on a fast
-//! clock.
+//! clock. The live clock is [`WallClock`]; the historical clock is
+//! [`MarketClock`], the market time the run has reached.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch.
@@ -19,6 +22,38 @@ pub struct WallClock;
 impl Clock for WallClock {
     fn now_ms(&self) -> i64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// The historical clock: the market time a run has reached (the open time
+/// of the bars of its last step), advanced by the engine as it steps. It
+/// tells how far a replay got in its own time (progress lines), whatever
+/// its pace; `i64::MIN` before the first step.
+#[derive(Debug, Clone)]
+pub struct MarketClock(Arc<AtomicI64>);
+
+impl Default for MarketClock {
+    fn default() -> Self {
+        MarketClock(Arc::new(AtomicI64::new(i64::MIN)))
+    }
+}
+
+impl MarketClock {
+    /// Moves the clock to `time`; it never goes back (several groups may
+    /// advance one clock, each at its own pace).
+    pub fn advance(&self, time: i64) {
+        self.0.fetch_max(time, Ordering::Relaxed);
+    }
+
+    /// `None` before the first step.
+    pub fn time(&self) -> Option<i64> {
+        Some(self.now_ms()).filter(|&t| t != i64::MIN)
+    }
+}
+
+impl Clock for MarketClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -89,5 +124,17 @@ mod tests {
         let d = pacer.delay(120_000).unwrap();
         assert!(d > Duration::from_millis(500) && d <= Duration::from_millis(600), "{d:?}");
         assert!(WallClock.now_ms() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn the_market_clock_follows_the_latest_step_and_never_goes_back() {
+        let clock = MarketClock::default();
+        assert_eq!(clock.time(), None);
+        clock.advance(120_000);
+        let shared = clock.clone();
+        shared.advance(60_000);
+        assert_eq!(clock.time(), Some(120_000));
+        shared.advance(180_000);
+        assert_eq!(clock.now_ms(), 180_000);
     }
 }

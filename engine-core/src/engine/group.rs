@@ -162,6 +162,7 @@ impl Group {
                 }
             }
             self.step(time, &batch);
+            progress.clock.advance(time);
             if let Err(e) = self.record(&batch, paced).await {
                 // No event may go unrecorded: trading stops here.
                 tracing::error!("{e}; trading halted");

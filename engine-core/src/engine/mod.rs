@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-pub use clock::{Clock, Pacer, RunMode, WallClock};
+pub use clock::{Clock, MarketClock, Pacer, RunMode, WallClock};
 
 use crate::events::session::{SessionRecorder, StepSender};
 use crate::events::RunnerEvent;
@@ -111,6 +111,8 @@ pub struct Progress {
     pub bars: AtomicU64,
     /// Bars the sources said they had at the start (0: unknown).
     pub total: AtomicU64,
+    /// The market time the run has reached.
+    pub clock: MarketClock,
     status: Mutex<BTreeMap<String, RunnerStatus>>,
 }
 
