@@ -310,11 +310,18 @@ enum Feed {
     Merged { sources: Vec<Box<dyn MarketDataSource>>, heads: Vec<Option<Bar>>, started: bool },
     /// Live: bars in the order they arrive, one step each.
     Live { receiver: mpsc::Receiver<(usize, Bar)> },
+    /// Live with one source (one account per runner): polled by the group
+    /// itself, which saves a task hand-over per bar.
+    LiveSingle { source: Box<dyn MarketDataSource>, ended: bool },
 }
 
 impl Feed {
-    /// One forwarding task per source into a channel.
-    fn live(sources: Vec<Box<dyn MarketDataSource>>, shutdown: CancellationToken) -> Feed {
+    /// One forwarding task per source into a channel (or the one source
+    /// itself).
+    fn live(mut sources: Vec<Box<dyn MarketDataSource>>, shutdown: CancellationToken) -> Feed {
+        if sources.len() == 1 {
+            return Feed::LiveSingle { source: sources.pop().expect("one source"), ended: false };
+        }
         let (sender, receiver) = mpsc::channel(1024);
         for (index, mut source) in sources.into_iter().enumerate() {
             let sender = sender.clone();
@@ -351,6 +358,30 @@ impl Feed {
         members: &mut [Member],
     ) -> bool {
         match self {
+            Feed::LiveSingle { source, ended } => {
+                if *ended {
+                    return false;
+                }
+                let event = tokio::select! {
+                    event = source.next_event() => event,
+                    _ = shutdown.cancelled() => return false,
+                };
+                match event {
+                    Ok(SourceEvent::Bar(bar)) => {
+                        batch.push((0, bar));
+                        true
+                    }
+                    Ok(SourceEvent::EndOfData) => {
+                        *ended = true;
+                        false
+                    }
+                    Err(e) => {
+                        tracing::error!(source = source.name(), "source failed: {e}");
+                        *ended = true;
+                        false
+                    }
+                }
+            }
             Feed::Live { receiver } => {
                 let next = tokio::select! {
                     next = receiver.recv() => next,
