@@ -172,14 +172,18 @@ impl Group {
             }
             progress.bars.fetch_add(batch.len() as u64, Ordering::Relaxed);
             steps += 1;
-            if paced || steps % STATUS_EVERY == 0 {
-                self.publish(&progress);
+            if steps % STATUS_EVERY == 0 {
+                self.publish(&progress, None);
                 if !paced {
                     tokio::task::yield_now().await;
                 }
+            } else if paced {
+                // Only the runners that stepped: a live step of one of
+                // 1,000 symbols must not cost 1,000 status updates.
+                self.publish(&progress, Some(&batch));
             }
         }
-        self.publish(&progress);
+        self.publish(&progress, None);
         if let Some(log) = self.log.take() {
             if let Err(e) = log.close().await {
                 log_error.get_or_insert(e.0);
@@ -240,9 +244,14 @@ impl Group {
         self.desk.account.end_step();
     }
 
-    fn publish(&self, progress: &Progress) {
+    /// Refreshes the status of the runners of `batch` (every runner: `None`).
+    fn publish(&self, progress: &Progress, batch: Option<&[(usize, Bar)]>) {
         let snapshot = self.desk.account.snapshot();
-        for m in &self.members {
+        let members: Box<dyn Iterator<Item = &Member>> = match batch {
+            Some(batch) => Box::new(batch.iter().map(|(i, _)| &self.members[*i])),
+            None => Box::new(self.members.iter()),
+        };
+        for m in members {
             let symbol = m.runner.symbol();
             let holding = self.desk.account.holding(symbol);
             progress.publish(RunnerStatus {

@@ -85,8 +85,10 @@ pub struct Account {
     cash: f64,
     realized_pnl: f64,
     fees: f64,
-    /// A handful of symbols per account: a vector beats a map.
+    /// In the order symbols first traded or were marked; found through
+    /// `index` (an account may hold a thousand symbols live).
     holdings: Vec<Holding>,
+    index: std::collections::HashMap<String, usize>,
     peak_equity: f64,
     day: i64,
     day_start_equity: f64,
@@ -105,6 +107,7 @@ impl Account {
             realized_pnl: 0.0,
             fees: 0.0,
             holdings: Vec::new(),
+            index: std::collections::HashMap::new(),
             peak_equity: initial_capital,
             day: i64::MIN,
             day_start_equity: initial_capital,
@@ -153,7 +156,16 @@ impl Account {
     }
 
     pub fn holding(&self, symbol: &str) -> Option<&Holding> {
-        self.holdings.iter().find(|h| h.symbol == symbol)
+        self.slot(symbol).map(|i| &self.holdings[i])
+    }
+
+    /// Where `symbol`'s holding is: a scan of a few, a lookup of many.
+    fn slot(&self, symbol: &str) -> Option<usize> {
+        if self.holdings.len() <= 8 {
+            self.holdings.iter().position(|h| h.symbol == symbol)
+        } else {
+            self.index.get(symbol).copied()
+        }
     }
 
     /// Signed quantity held in `symbol`.
@@ -173,9 +185,10 @@ impl Account {
     }
 
     fn holding_mut(&mut self, symbol: &str) -> &mut Holding {
-        match self.holdings.iter().position(|h| h.symbol == symbol) {
+        match self.slot(symbol) {
             Some(i) => &mut self.holdings[i],
             None => {
+                self.index.insert(symbol.to_string(), self.holdings.len());
                 self.holdings.push(Holding {
                     symbol: symbol.to_string(),
                     quantity: 0.0,
@@ -285,9 +298,10 @@ impl Account {
     /// Follows the round trip `fill` belongs to; a trade ends when the
     /// position is flat.
     fn track_trade(&mut self, fill: &FillRecord, closing: f64, opening: f64, realized: f64) {
+        let slot = self.slot(&fill.symbol).expect("holding exists");
         let next_trade_id = &mut self.next_trade_id;
         let trades = &mut self.ledger.trades;
-        let h = self.holdings.iter_mut().find(|h| h.symbol == fill.symbol).expect("holding exists");
+        let h = &mut self.holdings[slot];
         let closing_fee = fill.fee * closing / fill.quantity;
         if let Some(t) = &mut h.trade {
             if closing > 0.0 {
@@ -404,6 +418,27 @@ mod tests {
         let lhs = a.equity();
         let rhs = a.initial_capital() + a.realized_pnl() + a.unrealized_pnl() - a.fees();
         assert!((lhs - rhs).abs() < 1e-9, "{lhs} != {rhs}");
+    }
+
+    #[test]
+    fn many_symbols_are_found_through_the_index() {
+        let mut a = Account::new(1_000_000.0);
+        let symbols: Vec<String> = (0..40).map(|i| format!("S{i}")).collect();
+        for (i, s) in symbols.iter().enumerate() {
+            a.mark(s, 10.0 + i as f64);
+            if i % 3 == 0 {
+                let mut f = fill(OrderSide::Buy, 1.0 + i as f64, 10.0 + i as f64, 0.0, OrderPurpose::Entry);
+                f.symbol = s.clone();
+                a.apply_fill(&f);
+            }
+        }
+        for (i, s) in symbols.iter().enumerate() {
+            let expected = if i % 3 == 0 { 1.0 + i as f64 } else { 0.0 };
+            assert_eq!(a.position(s), expected, "{s}");
+            assert_eq!(a.holding(s).unwrap().mark, 10.0 + i as f64);
+        }
+        assert_eq!(a.position("nope"), 0.0);
+        identity_holds(&a);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -24,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{session_dir, Manifest, SessionError, SessionStatus, EVENTS_FILE};
 use crate::content_hash::hex;
 use crate::events::codec::{Codec, Storage};
-use crate::events::log::{Compression, LogWriter, WriterOptions};
+use crate::events::log::{Compression, Durability, LogWriter, WriterOptions};
 use crate::events::session::IndicatorRecording;
 use crate::events::StepRecord;
 
@@ -185,7 +186,14 @@ impl SessionRecorder {
         }
         .to_string();
         manifest.write(&dir)?;
-        let writer = LogWriter::create(dir.join(EVENTS_FILE), options.writer)?;
+        // `fsync_every` is carried out by the writer thread after it has
+        // answered a waiting live group, so an fsync never delays trading;
+        // the log file itself is then only buffered.
+        let mut file_options = options.writer;
+        if let Durability::FsyncEvery { .. } = file_options.durability {
+            file_options.durability = Durability::Buffered;
+        }
+        let writer = LogWriter::create(dir.join(EVENTS_FILE), file_options)?;
         Ok(SessionRecorder {
             dir,
             manifest,
@@ -228,11 +236,16 @@ impl SessionRecorder {
             senders.extend((0..groups).map(|g| (g, sender.clone())));
             Inputs::Arrival(receiver, groups)
         };
+        let sync_every = match self.options.writer.durability {
+            Durability::FsyncEvery { records, millis } => Some((records, Duration::from_millis(millis))),
+            _ => None,
+        };
         let thread = WriterThread {
             writer,
             codec: Codec::new(self.options.storage),
             snapshot_every: self.options.snapshot_every.max(2),
             failure: self.failure.clone(),
+            sync_every,
         };
         self.thread = Some(
             std::thread::Builder::new()
@@ -307,6 +320,8 @@ struct WriterThread {
     codec: Codec,
     snapshot_every: u64,
     failure: Arc<Mutex<Option<String>>>,
+    /// `fsync_every`: after this many records or this much time.
+    sync_every: Option<(u32, Duration)>,
 }
 
 /// Numbers, encodes and appends records, and hashes them.
@@ -320,9 +335,25 @@ struct Appender {
     first_time: Option<i64>,
     last_time: Option<i64>,
     failure: Arc<Mutex<Option<String>>>,
+    sync_every: Option<(u32, Duration)>,
+    unsynced: u32,
+    last_sync: Instant,
 }
 
 impl Appender {
+    /// Syncs the log when `fsync_every` says it is due.
+    fn sync_if_due(&mut self) -> Result<(), String> {
+        let Some((records, every)) = self.sync_every else { return Ok(()) };
+        let due = (records > 0 && self.unsynced >= records)
+            || (!every.is_zero() && self.unsynced > 0 && self.last_sync.elapsed() >= every);
+        if due {
+            self.writer.sync().map_err(|e| e.to_string())?;
+            self.unsynced = 0;
+            self.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
     fn append(&mut self, step: &StepRecord) -> Result<(), String> {
         if (self.seq + 1) % self.snapshot_every == 0 {
             self.codec.encode_snapshot(&mut self.buffer);
@@ -344,6 +375,7 @@ impl Appender {
         self.hasher.update(&self.buffer);
         self.first_time.get_or_insert(time);
         self.last_time = Some(time);
+        self.unsynced += 1;
         Ok(())
     }
 }
@@ -361,6 +393,9 @@ impl WriterThread {
             first_time: None,
             last_time: None,
             failure: failure.clone(),
+            sync_every: self.sync_every,
+            unsynced: 0,
+            last_sync: Instant::now(),
         };
         let result = match inputs {
             Inputs::Arrival(receiver, groups) => arrival(&mut appender, receiver, groups),
@@ -397,6 +432,7 @@ fn arrival(
                     appender.writer.flush().map_err(|e| e.to_string())?;
                     let _ = reply.send(());
                 }
+                appender.sync_if_due()?;
             }
             Some((_, Message::Done)) => done += 1,
             None => break,
@@ -429,5 +465,6 @@ fn merged(appender: &mut Appender, mut receivers: Vec<mpsc::Receiver<(usize, Mes
         let Some((_, g)) = next else { return Ok(()) };
         let step = queues[g].pop_front().expect("checked");
         appender.append(&step)?;
+        appender.sync_if_due()?;
     }
 }
