@@ -155,27 +155,10 @@ fn start_recording(
         EngineMode::Paper => "paper",
         EngineMode::Live => "live",
     };
-    let manifest = Manifest {
-        session_id: new_session_id(started, &name),
-        engine_version: env!("CARGO_PKG_VERSION").to_string(),
-        kind: kind.to_string(),
-        started_at: rfc3339_ms(started).unwrap_or_default(),
-        finished_at: None,
-        status: SessionStatus::Running,
-        error: None,
-        storage: events.storage,
-        snapshot_every: events.snapshot_every,
-        indicators: events.indicators,
-        compression: String::new(),
-        config: serde_json::to_value(config).context("recording the config")?,
-        strategies: strategies.to_vec(),
-        data: data.to_vec(),
-        records: 0,
-        last_seq: 0,
-        first_time: None,
-        last_time: None,
-        events_sha256: None,
-    };
+    let mut manifest = Manifest::new(&new_session_id(started, &name), kind, &rfc3339_ms(started).unwrap_or_default());
+    manifest.config = serde_json::to_value(config).context("recording the config")?;
+    manifest.strategies = strategies.to_vec();
+    manifest.data = data.to_vec();
     let durability = events.durability.unwrap_or(if live { Durability::default() } else { Durability::Buffered });
     let options = RecorderOptions {
         storage: events.storage,

@@ -60,6 +60,34 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of a session starting now: `kind` is `backtest`,
+    /// `paper` or `live`, `started_at` RFC 3339. The recorder fills in the
+    /// storage settings; the config, strategies and data are the caller's
+    /// to add.
+    pub fn new(session_id: &str, kind: &str, started_at: &str) -> Manifest {
+        Manifest {
+            session_id: session_id.to_string(),
+            engine_version: env!("CARGO_PKG_VERSION").to_string(),
+            kind: kind.to_string(),
+            started_at: started_at.to_string(),
+            finished_at: None,
+            status: SessionStatus::Running,
+            error: None,
+            storage: Storage::Full,
+            snapshot_every: 0,
+            indicators: IndicatorRecording::Record,
+            compression: String::new(),
+            config: serde_json::Value::Null,
+            strategies: Vec::new(),
+            data: Vec::new(),
+            records: 0,
+            last_seq: 0,
+            first_time: None,
+            last_time: None,
+            events_sha256: None,
+        }
+    }
+
     /// Reads `{session dir}/manifest.json`.
     pub fn read(session_dir: &Path) -> Result<Manifest, SessionError> {
         let path = session_dir.join(MANIFEST_FILE);
