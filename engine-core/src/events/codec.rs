@@ -136,35 +136,46 @@ impl Codec {
     }
 
     /// Encodes `step` into `out` (cleared first) and remembers its state.
-    pub fn encode_step(&mut self, step: &StepRecord, out: &mut Vec<u8>) {
-        let previous = self.last.get(&step.symbol);
-        let decision = step.decision.as_ref().map(|d| {
+    /// Takes the step whole: its parts move into the record, nothing is
+    /// copied but the fields a delta carries.
+    pub fn encode_step(&mut self, step: StepRecord, out: &mut Vec<u8>) {
+        let StepRecord { symbol, time, bar, before, transitions, decision, risk, orders, fills, after } = step;
+        let previous = self.last.get(&symbol);
+        let version = match &decision {
+            Some(d) => Some(d.version.clone()),
+            None => previous.and_then(|p| p.1.clone()),
+        };
+        let decision = decision.map(|d| {
             let changed = previous.and_then(|(_, v)| v.as_ref()) != Some(&d.version);
             StoredDecision {
                 callback: d.callback,
-                version: (self.storage == Storage::Full || changed).then(|| d.version.clone()),
-                outcome: d.outcome.clone(),
+                version: (self.storage == Storage::Full || changed).then_some(d.version),
+                outcome: d.outcome,
             }
         });
-        let after = match (self.storage, previous) {
-            (Storage::Delta, Some((base, _))) => StoredState::Delta(delta(base, &step.after)),
-            _ => StoredState::Full(step.after.clone()),
+        let (after, kept) = match (self.storage, previous) {
+            (Storage::Delta, Some((base, _))) => (StoredState::Delta(delta(base, &after)), Some(after)),
+            _ => (StoredState::Full(after), None),
         };
         let stored = Stored::Step(StoredStep {
-            symbol: step.symbol.clone(),
-            time: step.time,
-            bar: step.bar.clone(),
-            before: step.before,
-            transitions: step.transitions.clone(),
+            symbol: symbol.clone(),
+            time,
+            bar,
+            before,
+            transitions,
             decision,
-            risk: step.risk.clone(),
-            orders: step.orders.clone(),
-            fills: step.fills.clone(),
+            risk,
+            orders,
+            fills,
             after,
         });
         write(&stored, out);
-        let version = step.decision.as_ref().map(|d| d.version.clone()).or_else(|| previous.and_then(|p| p.1.clone()));
-        self.last.insert(step.symbol.clone(), (step.after.clone(), version));
+        let after = match (kept, stored) {
+            (Some(after), _) => after,
+            (None, Stored::Step(StoredStep { after: StoredState::Full(after), .. })) => after,
+            (None, _) => unreachable!("a full state was stored"),
+        };
+        self.last.insert(symbol, (after, version));
     }
 
     /// Encodes a snapshot of every symbol's state so far into `out`.

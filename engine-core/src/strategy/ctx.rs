@@ -48,7 +48,7 @@ impl CtxValue {
         let mut seen = Vec::new();
         match value {
             Value::Nil => Ok(CtxValue::empty_table()),
-            v => convert(v, path, 0, &mut seen),
+            v => convert(v, &mut Trail { root: path, keys: Vec::new() }, 0, &mut seen),
         }
     }
 
@@ -116,68 +116,95 @@ impl CtxValue {
     }
 }
 
+/// Where a value sits (`ctx.levels[3]`): the keys down to it, rendered
+/// only when something there is refused (every step's `ctx` is copied out
+/// for the event log, so the common case must not format paths).
+struct Trail<'a> {
+    root: &'a str,
+    keys: Vec<CtxKey>,
+}
+
+impl Trail<'_> {
+    fn render(&self) -> String {
+        let mut path = self.root.to_string();
+        for key in &self.keys {
+            match key {
+                CtxKey::Int(i) => path += &format!("[{i}]"),
+                CtxKey::Str(s) => {
+                    path.push('.');
+                    path.push_str(s);
+                }
+            }
+        }
+        path
+    }
+
+    fn refuse<T>(&self, problem: String) -> Result<T, CtxError> {
+        Err(CtxError { path: self.render(), problem })
+    }
+}
+
 fn convert(
     value: &Value,
-    path: &str,
+    trail: &mut Trail<'_>,
     depth: usize,
     seen: &mut Vec<*const std::ffi::c_void>,
 ) -> Result<CtxValue, CtxError> {
-    let refuse = |problem: String| Err(CtxError { path: path.to_string(), problem });
     match value {
         Value::Boolean(b) => Ok(CtxValue::Bool(*b)),
         Value::Integer(i) => Ok(CtxValue::Int(*i)),
         Value::Number(n) => Ok(CtxValue::Num(*n)),
         Value::String(s) => match s.to_str() {
             Ok(s) => Ok(CtxValue::Str(s.to_string())),
-            Err(_) => refuse("is a string that is not UTF-8".into()),
+            Err(_) => trail.refuse("is a string that is not UTF-8".into()),
         },
         Value::Table(t) => {
             if depth >= MAX_DEPTH {
-                return refuse(format!("nests deeper than {MAX_DEPTH} tables"));
+                return trail.refuse(format!("nests deeper than {MAX_DEPTH} tables"));
             }
             let ptr = t.to_pointer();
             if seen.contains(&ptr) {
-                return refuse("refers back to a table that contains it (a cycle)".into());
+                return trail.refuse("refers back to a table that contains it (a cycle)".into());
             }
             if t.metatable().is_some() {
-                return refuse("is a table with a metatable, not plain data".into());
+                return trail.refuse("is a table with a metatable, not plain data".into());
             }
             seen.push(ptr);
-            let entries = table_entries(t, path, depth, seen);
+            let entries = table_entries(t, trail, depth, seen);
             seen.pop();
             entries.map(CtxValue::Table)
         }
-        other => refuse(format!("is a {}: only numbers, strings, booleans and tables can be kept", other.type_name())),
+        other => {
+            trail.refuse(format!("is a {}: only numbers, strings, booleans and tables can be kept", other.type_name()))
+        }
     }
 }
 
 fn table_entries(
     t: &Table,
-    path: &str,
+    trail: &mut Trail<'_>,
     depth: usize,
     seen: &mut Vec<*const std::ffi::c_void>,
 ) -> Result<Vec<(CtxKey, CtxValue)>, CtxError> {
     let mut entries = Vec::new();
     for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| CtxError { path: path.to_string(), problem: format!("cannot be read: {e}") })?;
-        let (key, child) = match &k {
-            Value::Integer(i) => (CtxKey::Int(*i), format!("{path}[{i}]")),
-            Value::String(s) => {
-                let s = s
-                    .to_str()
-                    .map(|s| s.to_string())
-                    .map_err(|_| CtxError { path: path.to_string(), problem: "has a key that is not UTF-8".into() })?;
-                let child = format!("{path}.{s}");
-                (CtxKey::Str(s), child)
-            }
+        let (k, v) = pair.or_else(|e| trail.refuse(format!("cannot be read: {e}")))?;
+        let key = match &k {
+            Value::Integer(i) => CtxKey::Int(*i),
+            Value::String(s) => match s.to_str() {
+                Ok(s) => CtxKey::Str(s.to_string()),
+                Err(_) => return trail.refuse("has a key that is not UTF-8".into()),
+            },
             other => {
-                return Err(CtxError {
-                    path: path.to_string(),
-                    problem: format!("has a {} key: only string and integer keys can be kept", other.type_name()),
-                })
+                return trail
+                    .refuse(format!("has a {} key: only string and integer keys can be kept", other.type_name()))
             }
         };
-        entries.push((key, convert(&v, &child, depth + 1, seen)?));
+        // The key goes down the trail and comes back: no copy of it.
+        trail.keys.push(key);
+        let value = convert(&v, trail, depth + 1, seen);
+        let key = trail.keys.pop().expect("pushed above");
+        entries.push((key, value?));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(entries)

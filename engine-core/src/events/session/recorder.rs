@@ -354,13 +354,14 @@ impl Appender {
         Ok(())
     }
 
-    fn append(&mut self, step: &StepRecord) -> Result<(), String> {
+    fn append(&mut self, step: StepRecord) -> Result<(), String> {
         if (self.seq + 1) % self.snapshot_every == 0 {
             self.codec.encode_snapshot(&mut self.buffer);
             self.write(step.time)?;
         }
+        let time = step.time;
         self.codec.encode_step(step, &mut self.buffer);
-        self.write(step.time)
+        self.write(time)
     }
 
     fn write(&mut self, time: i64) -> Result<(), String> {
@@ -423,7 +424,7 @@ fn arrival(
     while done < groups {
         match receiver.blocking_recv() {
             Some((_, Message::Steps(steps, reply))) => {
-                for step in &steps {
+                for step in steps {
                     appender.append(step)?;
                 }
                 if let Some(reply) = reply {
@@ -464,7 +465,7 @@ fn merged(appender: &mut Appender, mut receivers: Vec<mpsc::Receiver<(usize, Mes
         let next = (0..groups).filter_map(|g| queues[g].front().map(|s| (s.time, g))).min();
         let Some((_, g)) = next else { return Ok(()) };
         let step = queues[g].pop_front().expect("checked");
-        appender.append(&step)?;
+        appender.append(step)?;
         appender.sync_if_due()?;
     }
 }
