@@ -48,27 +48,9 @@ fn engine(bars: &[Bar]) -> TradingEngine {
 }
 
 fn manifest(id: &str) -> Manifest {
-    Manifest {
-        session_id: id.into(),
-        engine_version: "bench".into(),
-        kind: "backtest".into(),
-        started_at: "2026-11-22T00:00:00.000Z".into(),
-        finished_at: None,
-        status: SessionStatus::Running,
-        error: None,
-        storage: Storage::Full,
-        snapshot_every: 0,
-        indicators: IndicatorRecording::Record,
-        compression: String::new(),
-        config: serde_json::json!({ "engine": { "accounts": "shared" } }),
-        strategies: Vec::new(),
-        data: Vec::new(),
-        records: 0,
-        last_seq: 0,
-        first_time: None,
-        last_time: None,
-        events_sha256: None,
-    }
+    let mut m = Manifest::new(id, "backtest", "2026-11-22T00:00:00.000Z");
+    m.config = serde_json::json!({ "engine": { "accounts": "shared" } });
+    m
 }
 
 /// A storage mode as benchmarked: buffered writes, a snapshot every 10,000 records.

@@ -552,27 +552,7 @@ async fn run_async(case: &Case, window: Duration) -> Measured {
 /// A session recorder in `dir` with the `[events]` defaults of a live run.
 fn session_recorder(dir: &Path) -> SessionRecorder {
     let events = EventsSection::default();
-    let manifest = Manifest {
-        session_id: new_session_id(WallClock.now_ms(), "live-bench"),
-        engine_version: env!("CARGO_PKG_VERSION").to_string(),
-        kind: "paper".to_string(),
-        started_at: String::new(),
-        finished_at: None,
-        status: SessionStatus::Running,
-        error: None,
-        storage: events.storage,
-        snapshot_every: events.snapshot_every,
-        indicators: events.indicators,
-        compression: String::new(),
-        config: serde_json::Value::Null,
-        strategies: Vec::new(),
-        data: Vec::new(),
-        records: 0,
-        last_seq: 0,
-        first_time: None,
-        last_time: None,
-        events_sha256: None,
-    };
+    let manifest = Manifest::new(&new_session_id(WallClock.now_ms(), "live-bench"), "paper", "");
     let options = RecorderOptions {
         storage: events.storage,
         snapshot_every: events.snapshot_every,
