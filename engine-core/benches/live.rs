@@ -681,6 +681,20 @@ fn env_number(name: &str, default: f64) -> f64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; no filter argument is supported.
+    // `cargo test --all-targets` runs this binary without it: then a smoke
+    // run (one symbol's latency, 1 s windows) instead of three minutes.
+    if !std::env::args().any(|a| a == "--bench") {
+        for (key, value) in [
+            ("LIVE_BENCH_ONLY", "1 sym"),
+            ("LIVE_BENCH_WINDOW_S", "1"),
+            ("LIVE_BENCH_LATENCY_S", "1"),
+            ("LIVE_BENCH_REPS", "1"),
+        ] {
+            if std::env::var_os(key).is_none() {
+                std::env::set_var(key, value);
+            }
+        }
+    }
     let window = Duration::from_secs_f64(env_number("LIVE_BENCH_WINDOW_S", 20.0));
     let reps = env_number("LIVE_BENCH_REPS", 3.0).max(1.0) as usize;
     let full = std::env::var("LIVE_BENCH_FULL").is_ok_and(|v| v == "1");
