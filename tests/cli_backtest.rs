@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{engine, shared_data, stderr, stdout, workspace, write_file};
+use common::{engine, shared_data, spawn_paper_run, stderr, stdout, workspace, write_file};
 use engine_core::sources::{load_file, LoadOptions};
 
 fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
@@ -153,25 +152,8 @@ fn bad_configs_get_one_clear_line_and_exit_2() {
 #[test]
 fn a_paper_run_stops_on_ctrl_c_writes_results_and_holds_its_state_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
-    let config = write_file(
-        dir.path(),
-        "paper.toml",
-        &format!(
-            "[engine]\nmode = \"paper\"\nstatus_interval_s = 0.2\nstate_dir = \"state\"\n\
-             [[runners]]\nsymbol = \"SYNTH\"\nstrategy = {:?}\n\
-             source = {{ type = \"live_synthetic\", interval = \"1m\", speed = 6000 }}\n\
-             [events]\ndir = \"sessions\"\n",
-            strategy.display().to_string()
-        ),
-    );
+    let first = spawn_paper_run(dir.path(), 0.2, 6000);
     let out = dir.path().join("results");
-    let first = Command::new(env!("CARGO_BIN_EXE_trading-engine"))
-        .args(["run", "--config", config.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Wait for the lock to be taken.
     let lock = dir.path().join("state/lock");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -179,6 +161,7 @@ fn a_paper_run_stops_on_ctrl_c_writes_results_and_holds_its_state_lock() {
         assert!(Instant::now() < deadline, "the first run never took its lock");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let config = dir.path().join("paper.toml");
     let second = engine(&["run", "--config", config.to_str().unwrap()]);
     assert_eq!(second.status.code(), Some(2));
     let err = stderr(&second);

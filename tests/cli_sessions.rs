@@ -6,10 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{engine, stderr, stdout, workspace, write_file};
+use common::{engine, spawn_paper_run, stderr, stdout, workspace};
 
 /// Session ids under `dir`, oldest first.
 fn sessions(dir: &Path) -> Vec<String> {
@@ -34,25 +34,8 @@ fn manifest(dir: &Path, id: &str) -> serde_json::Value {
 #[test]
 fn a_paper_session_is_recorded_and_replays_identically_through_the_historical_runner() {
     let dir = tempfile::tempdir().unwrap();
+    let run = spawn_paper_run(dir.path(), 1.0, 12000);
     let strategy = workspace().join("lua-strategies/ema_crossover.lua");
-    let config = write_file(
-        dir.path(),
-        "paper.toml",
-        &format!(
-            "[engine]\nmode = \"paper\"\nstatus_interval_s = 1\nstate_dir = \"state\"\n\
-             [[runners]]\nsymbol = \"SYNTH\"\nstrategy = {:?}\n\
-             source = {{ type = \"live_synthetic\", interval = \"1m\", speed = 12000 }}\n\
-             [events]\ndir = \"sessions\"\n",
-            strategy.display().to_string()
-        ),
-    );
-    let out = dir.path().join("results");
-    let run = Command::new(env!("CARGO_BIN_EXE_trading-engine"))
-        .args(["run", "--config", config.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let sessions_dir = dir.path().join("sessions");
     // Let it trade a few hundred bars (200 a second), then stop it.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -124,7 +124,7 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
         recorder.finish(status, error, rfc3339_ms(WallClock.now_ms()).unwrap_or_default())
     });
     if let Some(m) = &manifest {
-        let dir = config.events.dir.clone().unwrap_or_else(|| PathBuf::from("sessions"));
+        let dir = config.events.sessions_dir();
         println!("session: {} ({} records, {:?}) in {}", m.session_id, m.records, m.status, dir.display());
     }
     let code = summarize(&config, &options, &report, strategies, data, started, finished)?;
@@ -146,7 +146,7 @@ fn start_recording(
     data: &[DataInfo],
 ) -> anyhow::Result<SessionRecorder> {
     let events = &config.events;
-    let dir = events.dir.clone().unwrap_or_else(|| PathBuf::from("sessions"));
+    let dir = events.sessions_dir();
     let name = std::path::Path::new(&options.config_name)
         .file_stem()
         .map_or_else(|| "session".into(), |s| s.to_string_lossy().into_owned());

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn engine(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trading-engine"))
@@ -42,4 +42,29 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Starts `run` on a paper config in `dir`: `ema_crossover.lua` on one
+/// synthetic symbol (one-minute bars at `speed` times real time), state
+/// in `dir/state`, sessions in `dir/sessions`, results in `dir/results`.
+pub fn spawn_paper_run(dir: &Path, status_interval_s: f64, speed: u32) -> Child {
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let config = write_file(
+        dir,
+        "paper.toml",
+        &format!(
+            "[engine]\nmode = \"paper\"\nstatus_interval_s = {status_interval_s}\nstate_dir = \"state\"\n\
+             [[runners]]\nsymbol = \"SYNTH\"\nstrategy = {:?}\n\
+             source = {{ type = \"live_synthetic\", interval = \"1m\", speed = {speed} }}\n\
+             [events]\ndir = \"sessions\"\n",
+            strategy.display().to_string()
+        ),
+    );
+    let out = dir.join("results");
+    Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+        .args(["run", "--config", config.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }

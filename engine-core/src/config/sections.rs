@@ -217,6 +217,13 @@ pub struct EventsSection {
     pub durability: Option<Durability>,
 }
 
+impl EventsSection {
+    /// The sessions directory: `dir`, or `sessions` in the working directory.
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| PathBuf::from("sessions"))
+    }
+}
+
 impl Default for EventsSection {
     fn default() -> Self {
         EventsSection {

@@ -184,20 +184,21 @@ pub fn compare(first: &mut SessionReader, second: &mut SessionReader) -> Result<
         if divergence.is_some() {
             continue;
         }
-        let json = |e: &Option<super::session::SessionEvent>| e.as_ref().map(|e| entry_json(e.seq, &e.entry));
         let seq = a.as_ref().or(b.as_ref()).map_or(0, |e| e.seq);
-        divergence = match (json(&a), json(&b)) {
-            (Some(x), Some(y)) => diff(&x, &y).into_iter().next().map(|c| Divergence {
-                seq,
-                field: c.field,
-                first: c.before,
-                second: c.after,
-            }),
+        divergence = match (&a, &b) {
+            // Compared decoded: only records that differ become JSON, to
+            // name the field (a NaN is unequal decoded but `null` in both
+            // JSON forms, so no field differs there).
+            (Some(x), Some(y)) if x.entry == y.entry => None,
+            (Some(x), Some(y)) => diff(&entry_json(x.seq, &x.entry), &entry_json(y.seq, &y.entry))
+                .into_iter()
+                .next()
+                .map(|c| Divergence { seq, field: c.field, first: c.before, second: c.after }),
             (x, y) => Some(Divergence {
                 seq,
                 field: "(record)".into(),
-                first: x.map_or_else(|| "(session ended)".into(), |_| "(a record)".into()),
-                second: y.map_or_else(|| "(session ended)".into(), |_| "(a record)".into()),
+                first: x.as_ref().map_or_else(|| "(session ended)".into(), |_| "(a record)".into()),
+                second: y.as_ref().map_or_else(|| "(session ended)".into(), |_| "(a record)".into()),
             }),
         };
     }

@@ -182,6 +182,7 @@ impl SessionReader {
 struct Recomputer {
     symbols: BTreeMap<Symbol, (MarketDataWindow, IndicatorSet)>,
     windows: BTreeMap<String, usize>,
+    default_window: usize,
 }
 
 impl Recomputer {
@@ -200,12 +201,11 @@ impl Recomputer {
                     .collect()
             })
             .unwrap_or_default();
-        Recomputer { symbols: BTreeMap::new(), windows }
+        Recomputer { symbols: BTreeMap::new(), windows, default_window }
     }
 
     fn fill(&mut self, step: &mut StepRecord) {
-        let window_size =
-            self.windows.get(&*step.symbol).copied().unwrap_or(crate::runner::RunnerConfig::default().window);
+        let window_size = self.windows.get(&*step.symbol).copied().unwrap_or(self.default_window);
         let (window, set) = self
             .symbols
             .entry(step.symbol.clone())
