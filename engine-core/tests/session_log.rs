@@ -298,4 +298,15 @@ async fn a_torn_tail_is_cut_off_and_a_corrupt_record_is_refused_at_its_offset() 
     }
     let error = reader.next_event().unwrap_err().to_string();
     assert!(error.contains(&victim.offset.to_string()), "{error}");
+
+    // A session in another record format is refused when opened, naming
+    // its manifest and both formats.
+    copy("old", &bytes);
+    let manifest_path = dir.path().join("old/manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(manifest["record_format"], 2);
+    manifest.as_object_mut().unwrap().remove("record_format");
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let error = SessionReader::open(dir.path(), "old").err().expect("an older format is refused").to_string();
+    assert!(error.contains("manifest.json") && error.contains("format 1") && error.contains("format 2"), "{error}");
 }

@@ -7,6 +7,7 @@
 //! strategy version of every symbol, so a delta always applies to exactly
 //! the state the encoder diffed against.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -50,56 +51,128 @@ pub enum Entry {
     Snapshot(Vec<SymbolEntry>),
 }
 
-/// A record as stored.
+/// The payload format [`Codec`] writes; a session's manifest names it and
+/// a reader refuses any other.
+pub const RECORD_FORMAT: u32 = 2;
+
+/// A record as stored. Strings borrow from the payload on decoding, so
+/// that a record whose symbol, strategy version, working orders, `ctx` and
+/// indicator names are those of the symbol's previous step allocates none
+/// of them again (most steps change none).
 #[allow(clippy::large_enum_variant)] // as for `Entry`
 #[derive(Serialize, Deserialize)]
-enum Stored {
-    Step(StoredStep),
+enum Stored<'a> {
+    Step(#[serde(borrow)] StoredStep<'a>),
     Snapshot(Vec<SymbolEntry>),
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredStep {
-    symbol: Symbol,
+struct StoredStep<'a> {
+    symbol: &'a str,
     time: i64,
     bar: RecordedBar,
     before: SymbolState,
-    transitions: Vec<Transition>,
-    decision: Option<StoredDecision>,
-    risk: Vec<RiskRecord>,
-    orders: Vec<OrderRecord>,
-    fills: Vec<FillRecord>,
-    after: StoredState,
+    transitions: Cow<'a, [Transition]>,
+    #[serde(borrow)]
+    decision: Option<StoredDecision<'a>>,
+    risk: Cow<'a, [RiskRecord]>,
+    orders: Cow<'a, [OrderRecord]>,
+    fills: Cow<'a, [FillRecord]>,
+    #[serde(borrow)]
+    after: StoredState<'a>,
 }
 
 /// A decision at the step's time; its version only when it changed (delta
 /// storage) or always (full storage).
 #[derive(Serialize, Deserialize)]
-struct StoredDecision {
+struct StoredDecision<'a> {
     callback: Callback,
-    version: Option<StrategyVersion>,
-    outcome: Outcome,
+    #[serde(borrow)]
+    version: Option<StoredVersion<'a>>,
+    outcome: Cow<'a, Outcome>,
 }
 
 #[derive(Serialize, Deserialize)]
-enum StoredState {
-    Full(SymbolSnapshot),
-    Delta(StateDelta),
+struct StoredVersion<'a> {
+    hash: &'a str,
+    generation: u64,
+}
+
+impl<'a> StoredVersion<'a> {
+    fn of(version: &'a StrategyVersion) -> StoredVersion<'a> {
+        StoredVersion { hash: &version.hash, generation: version.generation }
+    }
+
+    /// The version, sharing `known`'s hash when it is the same.
+    fn to_version(&self, known: Option<&StrategyVersion>) -> StrategyVersion {
+        match known {
+            Some(v) if &*v.hash == self.hash => StrategyVersion { hash: v.hash.clone(), generation: self.generation },
+            _ => StrategyVersion { hash: self.hash.into(), generation: self.generation },
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum StoredState<'a> {
+    #[serde(borrow)]
+    Full(StoredSnapshot<'a>),
+    #[serde(borrow)]
+    Delta(StateDelta<'a>),
+}
+
+/// A [`SymbolSnapshot`] whose shared parts (working orders, `ctx`,
+/// indicator names) are kept as their own encodings ([`Blob`]).
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot<'a> {
+    state: SymbolState,
+    position: f64,
+    average_price: Option<f64>,
+    unrealized_pnl: f64,
+    #[serde(borrow)]
+    working: Blob<'a>,
+    quarantine: Option<Cow<'a, str>>,
+    account: AccountFigures,
+    #[serde(borrow)]
+    ctx: Blob<'a>,
+    #[serde(borrow)]
+    indicator_names: Blob<'a>,
+    indicator_values: Cow<'a, [Option<f64>]>,
 }
 
 /// The fields of a [`SymbolSnapshot`] that changed (`None`: unchanged).
 #[derive(Serialize, Deserialize, Default)]
-struct StateDelta {
+struct StateDelta<'a> {
     state: Option<SymbolState>,
     position: Option<f64>,
     average_price: Option<Option<f64>>,
     unrealized_pnl: Option<f64>,
-    working: Option<Vec<OrderRecord>>,
-    quarantine: Option<Option<String>>,
+    #[serde(borrow)]
+    working: Option<Blob<'a>>,
+    quarantine: Option<Option<Cow<'a, str>>>,
     account: Option<AccountFigures>,
-    ctx: Option<Option<CtxValue>>,
-    indicator_names: Option<Arc<[String]>>,
-    indicator_values: Option<Vec<Option<f64>>>,
+    #[serde(borrow)]
+    ctx: Option<Blob<'a>>,
+    #[serde(borrow)]
+    indicator_names: Option<Blob<'a>>,
+    indicator_values: Option<Cow<'a, [Option<f64>]>>,
+}
+
+/// A value's own postcard encoding, stored as bytes: comparing them with
+/// the last ones is how a reader knows it can share the value it has.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct Blob<'a>(#[serde(with = "bytes")] &'a [u8]);
+
+/// `&[u8]` as postcard bytes (a length and the bytes, borrowed on reading).
+mod bytes {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'de [u8], D::Error> {
+        serde::Deserialize::deserialize(deserializer)
+    }
 }
 
 /// Why a record cannot be decoded.
@@ -111,11 +184,81 @@ pub enum CodecError {
     NoBase { symbol: String },
 }
 
+fn undecodable(e: postcard::Error) -> CodecError {
+    CodecError::Decode(e.to_string())
+}
+
+/// The encodings of a symbol's shared parts as last written or read;
+/// `None` when unknown (after a snapshot), so the next one is decoded.
+#[derive(Debug, Clone, Default)]
+struct Encodings {
+    working: Option<Vec<u8>>,
+    ctx: Option<Vec<u8>>,
+    names: Option<Vec<u8>>,
+}
+
+/// What the codec remembers of a symbol.
+#[derive(Debug, Clone)]
+struct Last {
+    state: SymbolSnapshot,
+    /// The strategy version of its last decision.
+    version: Option<StrategyVersion>,
+    encodings: Encodings,
+}
+
 /// The last state and version of every symbol, as written or as read.
 #[derive(Debug, Clone, Default)]
 pub struct Codec {
     storage: Storage,
-    last: BTreeMap<Symbol, (SymbolSnapshot, Option<StrategyVersion>)>,
+    last: BTreeMap<Symbol, Last>,
+}
+
+/// Re-encodes `value` into `slot` unless `unchanged` and already encoded.
+fn encode_into<T: Serialize + ?Sized>(slot: &mut Option<Vec<u8>>, unchanged: bool, value: &T) {
+    if unchanged && slot.is_some() {
+        return;
+    }
+    let bytes = slot.take().unwrap_or_default();
+    *slot = Some(encode_extend(value, bytes));
+}
+
+fn encode_extend<T: Serialize + ?Sized>(value: &T, mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.clear();
+    // Encoding into a Vec cannot fail: every type here is serialisable.
+    postcard::to_extend(value, bytes).expect("postcard encodes into a Vec")
+}
+
+/// The value `blob` encodes: `known`'s when `blob` is the encoding last
+/// seen (`seen`), else decoded afresh (and `seen` updated).
+fn shared<T: Clone>(
+    blob: Blob<'_>,
+    seen: &mut Option<Vec<u8>>,
+    known: Option<&T>,
+    decode: impl FnOnce(&[u8]) -> Result<T, CodecError>,
+) -> Result<T, CodecError> {
+    if let (Some(bytes), Some(value)) = (seen.as_deref(), known) {
+        if bytes == blob.0 {
+            return Ok(value.clone());
+        }
+    }
+    let value = decode(blob.0)?;
+    let mut bytes = seen.take().unwrap_or_default();
+    bytes.clear();
+    bytes.extend_from_slice(blob.0);
+    *seen = Some(bytes);
+    Ok(value)
+}
+
+fn decode_working(bytes: &[u8]) -> Result<Arc<[OrderRecord]>, CodecError> {
+    postcard::from_bytes::<Vec<OrderRecord>>(bytes).map(Into::into).map_err(undecodable)
+}
+
+fn decode_ctx(bytes: &[u8]) -> Result<Option<Arc<CtxValue>>, CodecError> {
+    postcard::from_bytes::<Option<CtxValue>>(bytes).map(|c| c.map(Arc::new)).map_err(undecodable)
+}
+
+fn decode_names(bytes: &[u8]) -> Result<Arc<[String]>, CodecError> {
+    postcard::from_bytes::<Vec<String>>(bytes).map(Into::into).map_err(undecodable)
 }
 
 impl Codec {
@@ -125,57 +268,92 @@ impl Codec {
 
     /// `symbol`'s state after its last step so far.
     pub fn state(&self, symbol: &str) -> Option<&SymbolSnapshot> {
-        self.last.get(symbol).map(|(state, _)| state)
+        self.last.get(symbol).map(|last| &last.state)
     }
 
     /// Replaces `symbol`'s last state (indicator values recomputed by a reader).
     pub(crate) fn set_state(&mut self, symbol: &Symbol, state: SymbolSnapshot) {
-        if let Some(entry) = self.last.get_mut(symbol) {
-            entry.0 = state;
+        if let Some(last) = self.last.get_mut(symbol) {
+            last.state = state;
         }
     }
 
-    /// Encodes `step` into `out` (cleared first) and remembers its state.
-    /// Takes the step whole: its parts move into the record, nothing is
-    /// copied but the fields a delta carries.
-    pub fn encode_step(&mut self, step: StepRecord, out: &mut Vec<u8>) {
-        let StepRecord { symbol, time, bar, before, transitions, decision, risk, orders, fills, after } = step;
-        let previous = self.last.get(&symbol);
-        let version = match &decision {
-            Some(d) => Some(d.version.clone()),
-            None => previous.and_then(|p| p.1.clone()),
-        };
-        let decision = decision.map(|d| {
-            let changed = previous.and_then(|(_, v)| v.as_ref()) != Some(&d.version);
-            StoredDecision {
-                callback: d.callback,
-                version: (self.storage == Storage::Full || changed).then_some(d.version),
-                outcome: d.outcome,
-            }
-        });
-        let (after, kept) = match (self.storage, previous) {
-            (Storage::Delta, Some((base, _))) => (StoredState::Delta(delta(base, &after)), Some(after)),
-            _ => (StoredState::Full(after), None),
+    /// Encodes `step` into `out` (cleared first) and keeps its state: the
+    /// step's `after` is swapped with the symbol's previous state (a
+    /// default one for a new symbol). The encoder's thread thus neither
+    /// copies nor frees the step's parts; whoever made the step drops it
+    /// (the allocator then reuses the memory on the thread that uses it).
+    pub fn encode_step(&mut self, step: &mut StepRecord, out: &mut Vec<u8>) {
+        if !self.last.contains_key(&*step.symbol) {
+            let new = Last { state: SymbolSnapshot::default(), version: None, encodings: Encodings::default() };
+            self.last.insert(step.symbol.clone(), new);
+        }
+        let storage = self.storage;
+        let known = self.last.get_mut(&*step.symbol).expect("inserted above");
+        let first = known.encodings.names.is_none();
+        let (base, after) = (&known.state, &step.after);
+        let encodings = &mut known.encodings;
+        // Only the parts that changed are encoded again.
+        let same_working = !first && (Arc::ptr_eq(&base.working, &after.working) || base.working == after.working);
+        let same_ctx = !first && same_ctx(&base.ctx, &after.ctx);
+        let same_names = !first && base.indicators.names == after.indicators.names;
+        encode_into(&mut encodings.working, same_working, &*after.working);
+        encode_into(&mut encodings.ctx, same_ctx, &after.ctx);
+        encode_into(&mut encodings.names, same_names, &*after.indicators.names);
+        fn blob(slot: &Option<Vec<u8>>) -> Blob<'_> {
+            Blob(slot.as_deref().expect("encoded above"))
+        }
+        let stored_after = match storage {
+            Storage::Delta if !first => StoredState::Delta(StateDelta {
+                state: (base.state != after.state).then_some(after.state),
+                position: (!same(base.position, after.position)).then_some(after.position),
+                average_price: (!same_option(base.average_price, after.average_price)).then_some(after.average_price),
+                unrealized_pnl: (!same(base.unrealized_pnl, after.unrealized_pnl)).then_some(after.unrealized_pnl),
+                working: (!same_working).then(|| blob(&encodings.working)),
+                quarantine: (base.quarantine != after.quarantine).then(|| after.quarantine.as_deref().map(Cow::from)),
+                account: (!same_figures(&base.account, &after.account)).then_some(after.account),
+                ctx: (!same_ctx).then(|| blob(&encodings.ctx)),
+                indicator_names: (!same_names).then(|| blob(&encodings.names)),
+                indicator_values: (!same_values(&base.indicators.values, &after.indicators.values))
+                    .then(|| Cow::from(&after.indicators.values[..])),
+            }),
+            _ => StoredState::Full(StoredSnapshot {
+                state: after.state,
+                position: after.position,
+                average_price: after.average_price,
+                unrealized_pnl: after.unrealized_pnl,
+                working: blob(&encodings.working),
+                quarantine: after.quarantine.as_deref().map(Cow::from),
+                account: after.account,
+                ctx: blob(&encodings.ctx),
+                indicator_names: blob(&encodings.names),
+                indicator_values: Cow::from(&after.indicators.values[..]),
+            }),
         };
         let stored = Stored::Step(StoredStep {
-            symbol: symbol.clone(),
-            time,
-            bar,
-            before,
-            transitions,
-            decision,
-            risk,
-            orders,
-            fills,
-            after,
+            symbol: &step.symbol,
+            time: step.time,
+            bar: step.bar.clone(),
+            before: step.before,
+            transitions: Cow::from(&step.transitions[..]),
+            decision: step.decision.as_ref().map(|d| StoredDecision {
+                callback: d.callback,
+                version: (storage == Storage::Full || known.version.as_ref() != Some(&d.version))
+                    .then(|| StoredVersion::of(&d.version)),
+                outcome: Cow::Borrowed(&d.outcome),
+            }),
+            risk: Cow::from(&step.risk[..]),
+            orders: Cow::from(&step.orders[..]),
+            fills: Cow::from(&step.fills[..]),
+            after: stored_after,
         });
         write(&stored, out);
-        let after = match (kept, stored) {
-            (Some(after), _) => after,
-            (None, Stored::Step(StoredStep { after: StoredState::Full(after), .. })) => after,
-            (None, _) => unreachable!("a full state was stored"),
-        };
-        self.last.insert(symbol, (after, version));
+        if let Some(d) = &step.decision {
+            if known.version.as_ref() != Some(&d.version) {
+                known.version = Some(d.version.clone());
+            }
+        }
+        std::mem::swap(&mut known.state, &mut step.after);
     }
 
     /// Encodes a snapshot of every symbol's state so far into `out`.
@@ -187,58 +365,128 @@ impl Codec {
     pub fn entries(&self) -> Vec<SymbolEntry> {
         self.last
             .iter()
-            .map(|(symbol, (state, version))| SymbolEntry {
+            .map(|(symbol, last)| SymbolEntry {
                 symbol: symbol.clone(),
-                state: state.clone(),
-                version: version.clone(),
+                state: last.state.clone(),
+                version: last.version.clone(),
             })
             .collect()
     }
 
     /// Decodes a record; a snapshot replaces every symbol's known state.
+    /// After an error the codec must start again (a new one, at the log's
+    /// start or a snapshot).
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Entry, CodecError> {
-        let stored: Stored = postcard::from_bytes(bytes).map_err(|e| CodecError::Decode(e.to_string()))?;
-        match stored {
+        let stored: Stored<'_> = postcard::from_bytes(bytes).map_err(undecodable)?;
+        let s = match stored {
             Stored::Snapshot(entries) => {
-                self.last = entries.iter().map(|e| (e.symbol.clone(), (e.state.clone(), e.version.clone()))).collect();
-                Ok(Entry::Snapshot(entries))
-            }
-            Stored::Step(s) => {
-                let previous = self.last.get(&s.symbol);
-                let after = match s.after {
-                    StoredState::Full(state) => state,
-                    StoredState::Delta(d) => match previous {
-                        Some((base, _)) => apply(base, d),
-                        None => return Err(CodecError::NoBase { symbol: s.symbol.to_string() }),
-                    },
-                };
-                let decision = match s.decision {
-                    None => None,
-                    Some(d) => {
-                        let version = match d.version.or_else(|| previous.and_then(|p| p.1.clone())) {
-                            Some(v) => v,
-                            None => return Err(CodecError::NoBase { symbol: s.symbol.to_string() }),
+                self.last = entries
+                    .iter()
+                    .map(|e| {
+                        let last = Last {
+                            state: e.state.clone(),
+                            version: e.version.clone(),
+                            encodings: Encodings::default(),
                         };
-                        Some(Decision { time: s.time, callback: d.callback, version, outcome: d.outcome })
-                    }
-                };
-                let version =
-                    decision.as_ref().map(|d| d.version.clone()).or_else(|| previous.and_then(|p| p.1.clone()));
-                self.last.insert(s.symbol.clone(), (after.clone(), version));
-                Ok(Entry::Step(StepRecord {
-                    symbol: s.symbol,
-                    time: s.time,
-                    bar: s.bar,
-                    before: s.before,
-                    transitions: s.transitions,
-                    decision,
-                    risk: s.risk,
-                    orders: s.orders,
-                    fills: s.fills,
-                    after,
-                }))
+                        (e.symbol.clone(), last)
+                    })
+                    .collect();
+                return Ok(Entry::Snapshot(entries));
             }
-        }
+            Stored::Step(s) => s,
+        };
+        let (symbol, mut last) = match self.last.remove_entry(s.symbol) {
+            Some((symbol, last)) => (symbol, Some(last)),
+            None => (Symbol::from(s.symbol), None),
+        };
+        let no_base = || CodecError::NoBase { symbol: s.symbol.to_string() };
+        let mut encodings = last.as_mut().map(|l| std::mem::take(&mut l.encodings)).unwrap_or_default();
+        let base = last.as_ref().map(|l| &l.state);
+        let after = match s.after {
+            StoredState::Full(f) => SymbolSnapshot {
+                state: f.state,
+                position: f.position,
+                average_price: f.average_price,
+                unrealized_pnl: f.unrealized_pnl,
+                working: shared(f.working, &mut encodings.working, base.map(|b| &b.working), decode_working)?,
+                quarantine: f.quarantine.map(Cow::into_owned),
+                account: f.account,
+                ctx: shared(f.ctx, &mut encodings.ctx, base.map(|b| &b.ctx), decode_ctx)?,
+                indicators: IndicatorValues {
+                    names: shared(
+                        f.indicator_names,
+                        &mut encodings.names,
+                        base.map(|b| &b.indicators.names),
+                        decode_names,
+                    )?,
+                    values: f.indicator_values.into_owned(),
+                },
+            },
+            StoredState::Delta(d) => {
+                let Some(base) = base else { return Err(no_base()) };
+                fn changed<'b>(blob: Option<Blob<'b>>, seen: &mut Option<Vec<u8>>) -> Option<Blob<'b>> {
+                    if let Some(b) = blob {
+                        *seen = Some(b.0.to_vec());
+                    }
+                    blob
+                }
+                SymbolSnapshot {
+                    state: d.state.unwrap_or(base.state),
+                    position: d.position.unwrap_or(base.position),
+                    average_price: d.average_price.unwrap_or(base.average_price),
+                    unrealized_pnl: d.unrealized_pnl.unwrap_or(base.unrealized_pnl),
+                    working: match changed(d.working, &mut encodings.working) {
+                        Some(b) => decode_working(b.0)?,
+                        None => base.working.clone(),
+                    },
+                    quarantine: match d.quarantine {
+                        Some(q) => q.map(Cow::into_owned),
+                        None => base.quarantine.clone(),
+                    },
+                    account: d.account.unwrap_or(base.account),
+                    ctx: match changed(d.ctx, &mut encodings.ctx) {
+                        Some(b) => decode_ctx(b.0)?,
+                        None => base.ctx.clone(),
+                    },
+                    indicators: IndicatorValues {
+                        names: match changed(d.indicator_names, &mut encodings.names) {
+                            Some(b) => decode_names(b.0)?,
+                            None => base.indicators.names.clone(),
+                        },
+                        values: match d.indicator_values {
+                            Some(v) => v.into_owned(),
+                            None => base.indicators.values.clone(),
+                        },
+                    },
+                }
+            }
+        };
+        let previous_version = last.and_then(|l| l.version);
+        let decision = match s.decision {
+            None => None,
+            Some(d) => {
+                let version = match (&d.version, &previous_version) {
+                    (Some(v), known) => v.to_version(known.as_ref()),
+                    (None, Some(known)) => known.clone(),
+                    (None, None) => return Err(no_base()),
+                };
+                Some(Decision { time: s.time, callback: d.callback, version, outcome: d.outcome.into_owned() })
+            }
+        };
+        let version = decision.as_ref().map(|d| d.version.clone()).or(previous_version);
+        self.last.insert(symbol.clone(), Last { state: after.clone(), version, encodings });
+        Ok(Entry::Step(StepRecord {
+            symbol,
+            time: s.time,
+            bar: s.bar,
+            before: s.before,
+            transitions: s.transitions.into_owned(),
+            decision,
+            risk: s.risk.into_owned(),
+            orders: s.orders.into_owned(),
+            fills: s.fills.into_owned(),
+            after,
+        }))
     }
 }
 
@@ -271,36 +519,162 @@ fn same_figures(a: &AccountFigures, b: &AccountFigures) -> bool {
         && same(a.fees, b.fees)
 }
 
-fn delta(base: &SymbolSnapshot, now: &SymbolSnapshot) -> StateDelta {
-    let values_same = base.indicators.values.len() == now.indicators.values.len()
-        && base.indicators.values.iter().zip(&now.indicators.values).all(|(a, b)| same_option(*a, *b));
-    StateDelta {
-        state: (base.state != now.state).then_some(now.state),
-        position: (!same(base.position, now.position)).then_some(now.position),
-        average_price: (!same_option(base.average_price, now.average_price)).then_some(now.average_price),
-        unrealized_pnl: (!same(base.unrealized_pnl, now.unrealized_pnl)).then_some(now.unrealized_pnl),
-        working: (base.working != now.working).then(|| now.working.clone()),
-        quarantine: (base.quarantine != now.quarantine).then(|| now.quarantine.clone()),
-        account: (!same_figures(&base.account, &now.account)).then_some(now.account),
-        ctx: (base.ctx != now.ctx).then(|| now.ctx.clone()),
-        indicator_names: (base.indicators.names != now.indicators.names).then(|| now.indicators.names.clone()),
-        indicator_values: (!values_same).then(|| now.indicators.values.clone()),
+fn same_ctx(a: &Option<Arc<CtxValue>>, b: &Option<Arc<CtxValue>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+        (None, None) => true,
+        _ => false,
     }
 }
 
-fn apply(base: &SymbolSnapshot, d: StateDelta) -> SymbolSnapshot {
-    SymbolSnapshot {
-        state: d.state.unwrap_or(base.state),
-        position: d.position.unwrap_or(base.position),
-        average_price: d.average_price.unwrap_or(base.average_price),
-        unrealized_pnl: d.unrealized_pnl.unwrap_or(base.unrealized_pnl),
-        working: d.working.unwrap_or_else(|| base.working.clone()),
-        quarantine: d.quarantine.unwrap_or_else(|| base.quarantine.clone()),
-        account: d.account.unwrap_or(base.account),
-        ctx: d.ctx.unwrap_or_else(|| base.ctx.clone()),
-        indicators: IndicatorValues {
-            names: d.indicator_names.unwrap_or_else(|| base.indicators.names.clone()),
-            values: d.indicator_values.unwrap_or_else(|| base.indicators.values.clone()),
-        },
+fn same_values(a: &[Option<f64>], b: &[Option<f64>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_option(*a, *b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::{OrderKind, OrderPurpose, OrderSide, OrderStatus, TimeInForce};
+    use crate::strategy::CtxKey;
+
+    fn stop_order(trigger: f64) -> OrderRecord {
+        OrderRecord {
+            id: 7,
+            symbol: "A".into(),
+            submitted: 1,
+            updated: 2,
+            side: OrderSide::Sell,
+            kind: OrderKind::Stop { trigger },
+            time_in_force: TimeInForce::Gtc,
+            post_only: false,
+            purpose: OrderPurpose::StopLoss,
+            quantity: 1.0,
+            filled_quantity: 0.0,
+            average_price: None,
+            fees: 0.0,
+            status: OrderStatus::Working,
+            reason: "stop".into(),
+        }
+    }
+
+    fn ctx(n: i64) -> Option<Arc<CtxValue>> {
+        Some(Arc::new(CtxValue::Table(vec![(CtxKey::Str("n".into()), CtxValue::Int(n))])))
+    }
+
+    /// Steps of two symbols whose shared parts change now and then, some
+    /// to a new `Arc` with the same content.
+    fn steps() -> Vec<StepRecord> {
+        let names: Arc<[String]> = vec!["ema(9)".to_string(), "ema(21)".to_string()].into();
+        let more_names: Arc<[String]> = vec!["ema(9)".to_string(), "ema(21)".to_string(), "atr(14)".into()].into();
+        let v1 = StrategyVersion { hash: "ab".repeat(32).into(), generation: 1 };
+        let v2 = StrategyVersion { hash: "cd".repeat(32).into(), generation: 2 };
+        let working: Arc<[OrderRecord]> = vec![stop_order(9.0)].into();
+        let mut steps = Vec::new();
+        for i in 0..12i64 {
+            for symbol in ["A", "B"] {
+                let mut after = SymbolSnapshot {
+                    position: (i / 3) as f64,
+                    ctx: if i < 2 { None } else { ctx(i / 4) },
+                    indicators: IndicatorValues {
+                        names: if i < 6 { names.clone() } else { more_names.clone() },
+                        values: vec![Some(i as f64); if i < 6 { 2 } else { 3 }],
+                    },
+                    ..SymbolSnapshot::default()
+                };
+                if (4..8).contains(&i) {
+                    after.working = if i == 5 { vec![stop_order(9.0)].into() } else { working.clone() };
+                }
+                if i == 9 {
+                    after.quarantine = Some("quota".into());
+                }
+                let version = if i < 7 { v1.clone() } else { v2.clone() };
+                steps.push(StepRecord {
+                    symbol: symbol.into(),
+                    time: i * 60_000,
+                    bar: RecordedBar::of(&crate::market_data::Bar::new(
+                        symbol.into(),
+                        i * 60_000,
+                        1.0,
+                        2.0,
+                        0.5,
+                        1.5,
+                        3.0,
+                    )),
+                    before: SymbolState::Watch,
+                    transitions: Vec::new(),
+                    decision: (i % 2 == 0).then(|| Decision {
+                        time: i * 60_000,
+                        callback: Callback::DetectOpportunity,
+                        version,
+                        outcome: Outcome::Nothing,
+                    }),
+                    risk: Vec::new(),
+                    orders: Vec::new(),
+                    fills: Vec::new(),
+                    after,
+                });
+            }
+        }
+        steps
+    }
+
+    /// The steps encoded, with a snapshot after the first `snapshot_after`.
+    fn encoded(storage: Storage, snapshot_after: usize) -> Vec<Vec<u8>> {
+        let mut codec = Codec::new(storage);
+        let mut records = Vec::new();
+        for (i, step) in steps().into_iter().enumerate() {
+            if i == snapshot_after {
+                let mut out = Vec::new();
+                codec.encode_snapshot(&mut out);
+                records.push(out);
+            }
+            let mut out = Vec::new();
+            let mut step = step;
+            codec.encode_step(&mut step, &mut out);
+            records.push(out);
+        }
+        records
+    }
+
+    fn decoded(records: &[Vec<u8>], storage: Storage) -> Vec<StepRecord> {
+        let mut codec = Codec::new(storage);
+        records
+            .iter()
+            .filter_map(|r| match codec.decode(r).unwrap() {
+                Entry::Step(s) => Some(s),
+                Entry::Snapshot(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_decode_to_what_was_encoded_from_the_start_or_a_snapshot() {
+        for storage in [Storage::Full, Storage::Delta] {
+            let records = encoded(storage, 9);
+            assert_eq!(decoded(&records, storage), steps(), "{storage:?} from the start");
+            assert_eq!(decoded(&records[9..], storage), steps()[9..], "{storage:?} from the snapshot");
+        }
+        // A delta needs its base.
+        let records = encoded(Storage::Delta, 9);
+        let err = Codec::new(Storage::Delta).decode(&records[3]).unwrap_err();
+        assert_eq!(err, CodecError::NoBase { symbol: "B".into() });
+    }
+
+    #[test]
+    fn unchanged_shared_parts_are_shared_by_the_decoded_steps() {
+        for storage in [Storage::Full, Storage::Delta] {
+            let steps = decoded(&encoded(storage, usize::MAX), storage);
+            // Symbol A's steps 2 and 3 keep ctx, names and the version's hash.
+            let (s2, s3) = (&steps[4], &steps[6]);
+            assert_eq!(&*s3.symbol, "A");
+            assert!(Arc::ptr_eq(s2.after.ctx.as_ref().unwrap(), s3.after.ctx.as_ref().unwrap()), "{storage:?}");
+            assert!(Arc::ptr_eq(&s2.after.indicators.names, &s3.after.indicators.names), "{storage:?}");
+            assert!(Arc::ptr_eq(&s2.symbol, &s3.symbol), "{storage:?}");
+            let (d0, d2) = (steps[0].decision.as_ref().unwrap(), s2.decision.as_ref().unwrap());
+            assert!(Arc::ptr_eq(&d0.version.hash, &d2.version.hash), "{storage:?}");
+            // Steps 4 and 5 hold equal working orders from different `Arc`s:
+            // equal encodings, so shared on reading.
+            assert!(Arc::ptr_eq(&steps[8].after.working, &steps[10].after.working), "{storage:?}");
+        }
     }
 }

@@ -101,13 +101,15 @@ pub struct SymbolSnapshot {
     pub position: f64,
     pub average_price: Option<f64>,
     pub unrealized_pnl: f64,
-    /// Working orders: entries, the protective stop and target.
-    pub working: Vec<OrderRecord>,
+    /// Working orders: entries, the protective stop and target (shared
+    /// between the steps that did not change them).
+    pub working: Arc<[OrderRecord]>,
     /// Why the strategy is quarantined, if it is.
     pub quarantine: Option<String>,
     pub account: AccountFigures,
-    /// The strategy's `ctx` (Lua strategies).
-    pub ctx: Option<CtxValue>,
+    /// The strategy's `ctx` (Lua strategies), shared between the steps
+    /// that did not change it.
+    pub ctx: Option<Arc<CtxValue>>,
     pub indicators: IndicatorValues,
 }
 
@@ -118,7 +120,7 @@ impl Default for SymbolSnapshot {
             position: 0.0,
             average_price: None,
             unrealized_pnl: 0.0,
-            working: Vec::new(),
+            working: Arc::new([]),
             quarantine: None,
             account: AccountFigures::default(),
             ctx: None,

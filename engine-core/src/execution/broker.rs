@@ -116,12 +116,6 @@ impl SymbolBroker {
         Exposure { position_open: account.position(&self.symbol) != 0.0, entry_pending: self.entry_working() }
     }
 
-    /// The working orders as they stand: entries, then the protective stop
-    /// and target.
-    pub fn working_records(&self) -> Vec<OrderRecord> {
-        self.working.iter().chain(&self.stop).chain(&self.target).map(|w| w.record.clone()).collect()
-    }
-
     pub fn entry_working(&self) -> bool {
         self.working.iter().any(|w| w.record.purpose == OrderPurpose::Entry)
     }

@@ -13,7 +13,8 @@ use crate::events::{
     StepRecord, SymbolSnapshot,
 };
 use crate::execution::{
-    Account, EntryRequest, ExecutionConfig, ExecutionEvent, OrderKind, OrderPurpose, OrderStatus, SymbolBroker,
+    Account, EntryRequest, ExecutionConfig, ExecutionEvent, OrderKind, OrderPurpose, OrderRecord, OrderStatus,
+    SymbolBroker,
 };
 use crate::market_data::{Bar, MarketDataWindow, Symbol};
 use crate::regime::RegimeDetector;
@@ -220,6 +221,9 @@ struct StepCapture {
     risk: Vec<RiskRecord>,
     ledger_orders: usize,
     ledger_fills: usize,
+    /// The working orders as last recorded, shared with the records until
+    /// they change.
+    working: std::sync::Arc<[OrderRecord]>,
 }
 
 impl<S: Strategy> SymbolRunner<S, MemorySink> {
@@ -467,13 +471,16 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
             .collect();
         capture.ledger_orders = ledger.orders.len();
         capture.ledger_fills = ledger.fills.len();
+        if !self.broker.working_orders().eq(capture.working.iter()) {
+            capture.working = self.broker.working_orders().cloned().collect();
+        }
         let holding = account.holding(&self.symbol).filter(|h| h.quantity != 0.0);
         let after = SymbolSnapshot {
             state: self.machine.state(),
             position: holding.map_or(0.0, |h| h.quantity),
             average_price: holding.map(|h| h.average_price),
             unrealized_pnl: holding.map_or(0.0, |h| h.unrealized_pnl()),
-            working: self.broker.working_records(),
+            working: capture.working.clone(),
             quarantine: self.quarantine.clone(),
             account: AccountFigures {
                 cash: account.cash(),

@@ -3,7 +3,10 @@
 //! integer keys; a function, userdata, coroutine, cycle or float key is
 //! refused with the path to it (`ctx.levels[3]`).
 
-use mlua::{Lua, Table, Value};
+use std::cmp::Ordering;
+use std::ffi::c_int;
+
+use mlua::{ffi, Lua, Table, Value};
 use serde::{Deserialize, Serialize};
 
 /// A key of a plain-data table.
@@ -116,6 +119,103 @@ impl CtxValue {
     }
 }
 
+/// Whether `table` still holds exactly `copy` (a value copied out of it
+/// earlier by [`CtxValue::from_lua`]). Walked with the raw Lua API: no
+/// registry references and no allocation, so that the event log can take
+/// `ctx` after every step and copy it only when it changed. Anything in
+/// doubt (a value plain data cannot hold, a metatable, a float key, a
+/// stack that cannot grow) answers `false`, and the caller copies the
+/// table afresh, with its full checks and error paths.
+pub fn still_holds(lua: &Lua, table: &Table, copy: &CtxValue) -> bool {
+    let CtxValue::Table(entries) = copy else { return false };
+    lua.exec_raw_lua(|raw| unsafe {
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 1) == 0 || raw.push(table).is_err() {
+            return false;
+        }
+        let at = ffi::lua_gettop(state);
+        let same = table_matches(state, at, entries, 0);
+        ffi::lua_settop(state, at - 1);
+        same
+    })
+}
+
+/// A key as Lua holds it, compared with [`CtxKey`]'s order (integers
+/// first, then strings byte by byte) to binary-search a copied table.
+enum RawKey<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+}
+
+fn compare_key(copied: &CtxKey, key: &RawKey<'_>) -> Ordering {
+    match (copied, key) {
+        (CtxKey::Int(a), RawKey::Int(b)) => a.cmp(b),
+        (CtxKey::Int(_), RawKey::Str(_)) => Ordering::Less,
+        (CtxKey::Str(_), RawKey::Int(_)) => Ordering::Greater,
+        (CtxKey::Str(a), RawKey::Str(b)) => a.as_bytes().cmp(b),
+    }
+}
+
+/// The bytes of the string at `index` (which must be a string, so that
+/// `lua_tolstring` does not convert a number in place).
+unsafe fn string_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
+    let mut len = 0;
+    let ptr = ffi::lua_tolstring(state, index, &mut len);
+    std::slice::from_raw_parts(ptr as *const u8, len)
+}
+
+/// The table at absolute stack `index` against a copy's sorted entries.
+unsafe fn table_matches(
+    state: *mut ffi::lua_State,
+    index: c_int,
+    entries: &[(CtxKey, CtxValue)],
+    depth: usize,
+) -> bool {
+    if depth >= MAX_DEPTH || ffi::lua_checkstack(state, 3) == 0 {
+        return false;
+    }
+    if ffi::lua_getmetatable(state, index) != 0 {
+        ffi::lua_pop(state, 1);
+        return false;
+    }
+    let mut count = 0;
+    ffi::lua_pushnil(state);
+    while ffi::lua_next(state, index) != 0 {
+        let top = ffi::lua_gettop(state);
+        let key = match ffi::lua_type(state, top - 1) {
+            ffi::LUA_TNUMBER if ffi::lua_isinteger(state, top - 1) != 0 => {
+                Some(RawKey::Int(ffi::lua_tointeger(state, top - 1)))
+            }
+            ffi::LUA_TSTRING => Some(RawKey::Str(string_at(state, top - 1))),
+            _ => None,
+        };
+        let copied = key.and_then(|key| entries.binary_search_by(|(k, _)| compare_key(k, &key)).ok());
+        if !copied.is_some_and(|at| value_matches(state, top, &entries[at].1, depth)) {
+            ffi::lua_settop(state, top - 2);
+            return false;
+        }
+        count += 1;
+        ffi::lua_pop(state, 1);
+    }
+    count == entries.len()
+}
+
+/// The value at absolute stack `index` against its copy.
+unsafe fn value_matches(state: *mut ffi::lua_State, index: c_int, copy: &CtxValue, depth: usize) -> bool {
+    match (ffi::lua_type(state, index), copy) {
+        (ffi::LUA_TBOOLEAN, CtxValue::Bool(b)) => (ffi::lua_toboolean(state, index) != 0) == *b,
+        (ffi::LUA_TNUMBER, CtxValue::Int(i)) => {
+            ffi::lua_isinteger(state, index) != 0 && ffi::lua_tointeger(state, index) == *i
+        }
+        (ffi::LUA_TNUMBER, CtxValue::Num(n)) => {
+            ffi::lua_isinteger(state, index) == 0 && ffi::lua_tonumber(state, index).to_bits() == n.to_bits()
+        }
+        (ffi::LUA_TSTRING, CtxValue::Str(s)) => string_at(state, index) == s.as_bytes(),
+        (ffi::LUA_TTABLE, CtxValue::Table(entries)) => table_matches(state, index, entries, depth + 1),
+        _ => false,
+    }
+}
+
 /// Where a value sits (`ctx.levels[3]`): the keys down to it, rendered
 /// only when something there is refused (every step's `ctx` is copied out
 /// for the event log, so the common case must not format paths).
@@ -225,6 +325,41 @@ mod tests {
         let back = ctx.to_lua(&lua).unwrap();
         assert_eq!(CtxValue::from_lua(&back, "ctx").unwrap(), ctx);
         assert_eq!(ctx.get("b"), Some(&CtxValue::Int(1)));
+    }
+
+    #[test]
+    fn a_copy_is_known_to_still_hold_until_the_table_changes() {
+        let lua = Lua::new();
+        let t: Table =
+            lua.load(r#"return {b = 1, a = {1.5, "x", true, {deep = -0.0}}, [10] = -3, s = "é"}"#).eval().unwrap();
+        let copy = CtxValue::from_lua(&Value::Table(t.clone()), "ctx").unwrap();
+        assert!(still_holds(&lua, &t, &copy));
+        lua.globals().set("t", &t).unwrap();
+        // Each edit is undone before the next: only it can make the copy stale.
+        let edits = [
+            ("t.b = 2", "t.b = 1"),
+            ("t.b = 1.0", "t.b = 1"),
+            ("t.c = 0", "t.c = nil"),
+            ("t.b = nil", "t.b = 1"),
+            ("t.a[2] = 'y'", "t.a[2] = 'x'"),
+            ("t.a[3] = false", "t.a[3] = true"),
+            ("t.a[4].deep = 0.0", "t.a[4].deep = -0.0"),
+            ("t.a[5] = 1", "t.a[5] = nil"),
+            ("t[10] = '-3'", "t[10] = -3"),
+            ("t[1.5] = 1", "t[1.5] = nil"),
+            ("t.a = setmetatable(t.a, {})", "t.a = setmetatable(t.a, nil)"),
+            ("t.f = print", "t.f = nil"),
+            ("t.me = t", "t.me = nil"),
+        ];
+        for (edit, undo) in edits {
+            lua.load(edit).exec().unwrap();
+            assert!(!still_holds(&lua, &t, &copy), "{edit} went unnoticed");
+            lua.load(undo).exec().unwrap();
+            assert!(still_holds(&lua, &t, &copy), "{undo} did not restore the table");
+        }
+        assert!(!still_holds(&lua, &t, &CtxValue::Int(1)));
+        let top = unsafe { lua.exec_raw_lua(|raw| ffi::lua_gettop(raw.state())) };
+        assert_eq!(top, 0, "the walk leaves the stack as it found it");
     }
 
     #[test]

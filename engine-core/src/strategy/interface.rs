@@ -115,8 +115,9 @@ pub trait Strategy: Send {
     }
 
     /// The strategy's own state as plain data (a Lua strategy's `ctx`), for
-    /// the event log; `None` when it has none to show.
-    fn context(&self) -> Option<CtxValue> {
+    /// the event log, taken after every step: the same `Arc` as last time
+    /// while it has not changed. `None` when it has none to show.
+    fn context(&mut self) -> Option<std::sync::Arc<CtxValue>> {
         None
     }
 }
@@ -148,7 +149,7 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
         (**self).poll_reload()
     }
 
-    fn context(&self) -> Option<CtxValue> {
+    fn context(&mut self) -> Option<std::sync::Arc<CtxValue>> {
         (**self).context()
     }
 }

@@ -11,7 +11,7 @@ use mlua::{Function, Table, Value};
 use parking_lot::Mutex;
 
 use super::action::{parse_commitment, parse_management, parse_setup, Commitment, Management, Setup};
-use super::ctx::{CtxError, CtxValue};
+use super::ctx::{still_holds, CtxError, CtxValue};
 use super::interface::PositionView;
 use super::interface::{Strategy, StrategyError, StrategyInput, StrategyVersion};
 use super::lua_api::{self, ApiTables, HostData, SharedHost};
@@ -75,6 +75,9 @@ pub struct LuaStrategy {
     loaded: Loaded,
     version: StrategyVersion,
     watcher: Option<FileWatcher>,
+    /// `ctx` as last copied out for the event log, shared with the records
+    /// that carry it until the strategy changes it.
+    ctx_copy: Option<Arc<CtxValue>>,
 }
 
 impl LuaStrategy {
@@ -101,6 +104,7 @@ impl LuaStrategy {
             loaded,
             version: StrategyVersion::of(&source, 1),
             watcher: None,
+            ctx_copy: None,
         })
     }
 
@@ -294,7 +298,13 @@ impl Strategy for LuaStrategy {
         self.reload().map(|r| r.map_err(|e| e.to_string()))
     }
 
-    fn context(&self) -> Option<CtxValue> {
-        self.ctx().ok()
+    fn context(&mut self) -> Option<Arc<CtxValue>> {
+        if let Some(copy) = &self.ctx_copy {
+            if still_holds(self.loaded.sandbox.lua(), &self.loaded.ctx, copy) {
+                return Some(copy.clone());
+            }
+        }
+        self.ctx_copy = self.ctx().ok().map(Arc::new);
+        self.ctx_copy.clone()
     }
 }

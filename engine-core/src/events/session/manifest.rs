@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{IndicatorRecording, SessionError, MANIFEST_FILE};
 use crate::backtest::{DataInfo, StrategyInfo};
-use crate::events::codec::Storage;
+use crate::events::codec::{Storage, RECORD_FORMAT};
 
 /// How a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,10 @@ pub struct Manifest {
     pub finished_at: Option<String>,
     pub status: SessionStatus,
     pub error: Option<String>,
+    /// The records' payload format ([`RECORD_FORMAT`]); 1 for sessions
+    /// written before the format was named.
+    #[serde(default = "first_record_format")]
+    pub record_format: u32,
     pub storage: Storage,
     /// A snapshot of every symbol's state at every multiple of this sequence number.
     pub snapshot_every: u64,
@@ -59,6 +63,10 @@ pub struct Manifest {
     pub events_sha256: Option<String>,
 }
 
+fn first_record_format() -> u32 {
+    1
+}
+
 impl Manifest {
     /// The manifest of a session starting now: `kind` is `backtest`,
     /// `paper` or `live`, `started_at` RFC 3339. The recorder fills in the
@@ -73,6 +81,7 @@ impl Manifest {
             finished_at: None,
             status: SessionStatus::Running,
             error: None,
+            record_format: RECORD_FORMAT,
             storage: Storage::Full,
             snapshot_every: 0,
             indicators: IndicatorRecording::Record,

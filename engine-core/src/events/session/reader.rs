@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{session_dir, IndicatorRecording, Manifest, SessionError, EVENTS_FILE};
-use crate::events::codec::{Codec, Entry};
+use crate::events::codec::{Codec, Entry, RECORD_FORMAT};
 use crate::events::log::{LogReader, TornTail};
 use crate::events::{StepRecord, SymbolSnapshot};
 use crate::market_data::{MarketDataWindow, Symbol};
@@ -60,6 +60,16 @@ impl SessionReader {
             return Err(SessionError::NotFound { id: id.to_string(), dir: sessions_dir.display().to_string() });
         }
         let manifest = Manifest::read(&dir)?;
+        if manifest.record_format != RECORD_FORMAT {
+            return Err(SessionError::Manifest {
+                path: dir.join(super::MANIFEST_FILE).display().to_string(),
+                message: format!(
+                    "records in format {}, which this engine ({}) does not read (it reads format {RECORD_FORMAT})",
+                    manifest.record_format,
+                    env!("CARGO_PKG_VERSION"),
+                ),
+            });
+        }
         let log = LogReader::open(dir.join(EVENTS_FILE))?;
         let recompute = (manifest.indicators == IndicatorRecording::Recompute).then(|| Recomputer::new(&manifest));
         Ok(SessionReader {

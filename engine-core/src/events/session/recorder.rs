@@ -75,6 +75,9 @@ pub struct StepSender {
     sender: mpsc::Sender<(usize, Message)>,
     group: usize,
     batch: Vec<StepRecord>,
+    /// Batches the writer is done with, back to be dropped and reused
+    /// here: the steps' memory is freed on the thread that allocates it.
+    spent: std::sync::mpsc::Receiver<Vec<StepRecord>>,
     batch_steps: usize,
     indicator_values: bool,
     failure: Arc<Mutex<Option<String>>>,
@@ -101,7 +104,8 @@ impl StepSender {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_steps));
+        let next = self.reused();
+        let batch = std::mem::replace(&mut self.batch, next);
         self.send(Message::Steps(batch, None)).await
     }
 
@@ -112,7 +116,8 @@ impl StepSender {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let next = self.reused();
+        let batch = std::mem::replace(&mut self.batch, next);
         let (reply, written) = oneshot::channel();
         self.send(Message::Steps(batch, Some(reply))).await?;
         if written.await.is_err() {
@@ -126,6 +131,17 @@ impl StepSender {
     pub async fn close(mut self) -> Result<(), RecordingFailed> {
         self.flush().await?;
         self.send(Message::Done).await
+    }
+
+    /// An empty batch: a spent one emptied, or a new one.
+    fn reused(&mut self) -> Vec<StepRecord> {
+        match self.spent.try_recv() {
+            Ok(mut batch) => {
+                batch.clear();
+                batch
+            }
+            Err(_) => Vec::with_capacity(self.batch_steps),
+        }
     }
 
     async fn send(&mut self, message: Message) -> Result<(), RecordingFailed> {
@@ -177,6 +193,7 @@ impl SessionRecorder {
             });
         }
         manifest.status = SessionStatus::Running;
+        manifest.record_format = crate::events::codec::RECORD_FORMAT;
         manifest.storage = options.storage;
         manifest.snapshot_every = options.snapshot_every;
         manifest.indicators = options.indicators;
@@ -240,8 +257,14 @@ impl SessionRecorder {
             Durability::FsyncEvery { records, millis } => Some((records, Duration::from_millis(millis))),
             _ => None,
         };
+        // Spent batches go back without waiting; beyond what a group can
+        // have in flight they are dropped by the writer.
+        let (returns, spent): (Vec<_>, Vec<_>) =
+            (0..groups).map(|_| std::sync::mpsc::sync_channel(capacity + 2)).unzip();
         let thread = WriterThread {
             writer,
+            returns,
+            batch_steps,
             codec: Codec::new(self.options.storage),
             snapshot_every: self.options.snapshot_every.max(2),
             failure: self.failure.clone(),
@@ -255,10 +278,12 @@ impl SessionRecorder {
         );
         senders
             .into_iter()
-            .map(|(group, sender)| StepSender {
+            .zip(spent)
+            .map(|((group, sender), spent)| StepSender {
                 sender,
                 group,
                 batch: Vec::with_capacity(batch_steps),
+                spent,
                 batch_steps,
                 indicator_values,
                 failure: self.failure.clone(),
@@ -317,6 +342,9 @@ enum Inputs {
 
 struct WriterThread {
     writer: LogWriter,
+    /// Where each group's spent batches go back.
+    returns: Vec<std::sync::mpsc::SyncSender<Vec<StepRecord>>>,
+    batch_steps: usize,
     codec: Codec,
     snapshot_every: u64,
     failure: Arc<Mutex<Option<String>>>,
@@ -354,14 +382,15 @@ impl Appender {
         Ok(())
     }
 
-    fn append(&mut self, step: StepRecord) -> Result<(), String> {
+    /// Appends `step`, which comes back holding its symbol's previous
+    /// state (see [`Codec::encode_step`]).
+    fn append(&mut self, step: &mut StepRecord) -> Result<(), String> {
         if (self.seq + 1) % self.snapshot_every == 0 {
             self.codec.encode_snapshot(&mut self.buffer);
             self.write(step.time)?;
         }
-        let time = step.time;
         self.codec.encode_step(step, &mut self.buffer);
-        self.write(time)
+        self.write(step.time)
     }
 
     fn write(&mut self, time: i64) -> Result<(), String> {
@@ -399,8 +428,8 @@ impl WriterThread {
             last_sync: Instant::now(),
         };
         let result = match inputs {
-            Inputs::Arrival(receiver, groups) => arrival(&mut appender, receiver, groups),
-            Inputs::Merged(receivers) => merged(&mut appender, receivers),
+            Inputs::Arrival(receiver, groups) => arrival(&mut appender, receiver, groups, &self.returns),
+            Inputs::Merged(receivers) => merged(&mut appender, receivers, &self.returns, self.batch_steps),
         };
         let Appender { writer, seq, hasher, first_time, last_time, .. } = appender;
         // After a failed append the writer refuses everything; finishing it
@@ -415,18 +444,28 @@ impl WriterThread {
     }
 }
 
+/// Gives a spent batch back to its group; dropped here if the group is
+/// gone or already has enough spent batches waiting.
+fn give_back(returns: &[std::sync::mpsc::SyncSender<Vec<StepRecord>>], group: usize, batch: Vec<StepRecord>) {
+    if let Some(back) = returns.get(group) {
+        let _ = back.try_send(batch);
+    }
+}
+
 fn arrival(
     appender: &mut Appender,
     mut receiver: mpsc::Receiver<(usize, Message)>,
     groups: usize,
+    returns: &[std::sync::mpsc::SyncSender<Vec<StepRecord>>],
 ) -> Result<(), String> {
     let mut done = 0;
     while done < groups {
         match receiver.blocking_recv() {
-            Some((_, Message::Steps(steps, reply))) => {
-                for step in steps {
+            Some((group, Message::Steps(mut steps, reply))) => {
+                for step in &mut steps {
                     appender.append(step)?;
                 }
+                give_back(returns, group, steps);
                 if let Some(reply) = reply {
                     // A live step reaches the OS before trading goes on (it
                     // survives the process; fsync follows the durability policy).
@@ -442,16 +481,28 @@ fn arrival(
     Ok(())
 }
 
-fn merged(appender: &mut Appender, mut receivers: Vec<mpsc::Receiver<(usize, Message)>>) -> Result<(), String> {
+fn merged(
+    appender: &mut Appender,
+    mut receivers: Vec<mpsc::Receiver<(usize, Message)>>,
+    returns: &[std::sync::mpsc::SyncSender<Vec<StepRecord>>],
+    batch_steps: usize,
+) -> Result<(), String> {
     let groups = receivers.len();
     let mut queues: Vec<VecDeque<StepRecord>> = (0..groups).map(|_| VecDeque::new()).collect();
+    let mut spent: Vec<Vec<StepRecord>> = (0..groups).map(|_| Vec::with_capacity(batch_steps)).collect();
+    // The batches' emptied vectors, to hold the next spent steps: one
+    // batch goes back per batch received.
+    let mut empties: Vec<Vec<Vec<StepRecord>>> = (0..groups).map(|_| Vec::new()).collect();
     let mut done = vec![false; groups];
     loop {
         for g in 0..groups {
             while queues[g].is_empty() && !done[g] {
                 match receivers[g].blocking_recv() {
-                    Some((_, Message::Steps(steps, reply))) => {
-                        queues[g].extend(steps);
+                    Some((_, Message::Steps(mut steps, reply))) => {
+                        queues[g].extend(steps.drain(..));
+                        if empties[g].len() < 2 {
+                            empties[g].push(steps);
+                        }
                         // Merging is for historical runs, which do not wait.
                         if let Some(reply) = reply {
                             let _ = reply.send(());
@@ -464,8 +515,14 @@ fn merged(appender: &mut Appender, mut receivers: Vec<mpsc::Receiver<(usize, Mes
         // Every group has a step waiting or is done: the earliest goes next.
         let next = (0..groups).filter_map(|g| queues[g].front().map(|s| (s.time, g))).min();
         let Some((_, g)) = next else { return Ok(()) };
-        let step = queues[g].pop_front().expect("checked");
-        appender.append(step)?;
+        let mut step = queues[g].pop_front().expect("checked");
+        appender.append(&mut step)?;
+        spent[g].push(step);
+        if spent[g].len() >= batch_steps {
+            let next = empties[g].pop().unwrap_or_else(|| Vec::with_capacity(batch_steps));
+            let full = std::mem::replace(&mut spent[g], next);
+            give_back(returns, g, full);
+        }
         appender.sync_if_due()?;
     }
 }
