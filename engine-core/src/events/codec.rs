@@ -200,6 +200,8 @@ struct Encodings {
 /// What the codec remembers of a symbol.
 #[derive(Debug, Clone)]
 struct Last {
+    /// The map's key again, so that one lookup by name finds both.
+    symbol: Symbol,
     state: SymbolSnapshot,
     /// The strategy version of its last decision.
     version: Option<StrategyVersion>,
@@ -285,7 +287,12 @@ impl Codec {
     /// (the allocator then reuses the memory on the thread that uses it).
     pub fn encode_step(&mut self, step: &mut StepRecord, out: &mut Vec<u8>) {
         if !self.last.contains_key(&*step.symbol) {
-            let new = Last { state: SymbolSnapshot::default(), version: None, encodings: Encodings::default() };
+            let new = Last {
+                symbol: step.symbol.clone(),
+                state: SymbolSnapshot::default(),
+                version: None,
+                encodings: Encodings::default(),
+            };
             self.last.insert(step.symbol.clone(), new);
         }
         let storage = self.storage;
@@ -374,8 +381,6 @@ impl Codec {
     }
 
     /// Decodes a record; a snapshot replaces every symbol's known state.
-    /// After an error the codec must start again (a new one, at the log's
-    /// start or a snapshot).
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Entry, CodecError> {
         let stored: Stored<'_> = postcard::from_bytes(bytes).map_err(undecodable)?;
         let s = match stored {
@@ -384,6 +389,7 @@ impl Codec {
                     .iter()
                     .map(|e| {
                         let last = Last {
+                            symbol: e.symbol.clone(),
                             state: e.state.clone(),
                             version: e.version.clone(),
                             encodings: Encodings::default(),
@@ -395,77 +401,25 @@ impl Codec {
             }
             Stored::Step(s) => s,
         };
-        let (symbol, mut last) = match self.last.remove_entry(s.symbol) {
-            Some((symbol, last)) => (symbol, Some(last)),
-            None => (Symbol::from(s.symbol), None),
+        // The symbol's entry is updated in place; a new symbol's is added
+        // once its first step has decoded.
+        let known = self.last.contains_key(s.symbol);
+        let mut new = None;
+        let Last { symbol, state: last_state, version: last_version, encodings } = match known {
+            true => self.last.get_mut(s.symbol).expect("checked"),
+            false => new.insert(Last {
+                symbol: Symbol::from(s.symbol),
+                state: SymbolSnapshot::default(),
+                version: None,
+                encodings: Encodings::default(),
+            }),
         };
         let no_base = || CodecError::NoBase { symbol: s.symbol.to_string() };
-        let mut encodings = last.as_mut().map(|l| std::mem::take(&mut l.encodings)).unwrap_or_default();
-        let base = last.as_ref().map(|l| &l.state);
-        let after = match s.after {
-            StoredState::Full(f) => SymbolSnapshot {
-                state: f.state,
-                position: f.position,
-                average_price: f.average_price,
-                unrealized_pnl: f.unrealized_pnl,
-                working: shared(f.working, &mut encodings.working, base.map(|b| &b.working), decode_working)?,
-                quarantine: f.quarantine.map(Cow::into_owned),
-                account: f.account,
-                ctx: shared(f.ctx, &mut encodings.ctx, base.map(|b| &b.ctx), decode_ctx)?,
-                indicators: IndicatorValues {
-                    names: shared(
-                        f.indicator_names,
-                        &mut encodings.names,
-                        base.map(|b| &b.indicators.names),
-                        decode_names,
-                    )?,
-                    values: f.indicator_values.into_owned(),
-                },
-            },
-            StoredState::Delta(d) => {
-                let Some(base) = base else { return Err(no_base()) };
-                fn changed<'b>(blob: Option<Blob<'b>>, seen: &mut Option<Vec<u8>>) -> Option<Blob<'b>> {
-                    if let Some(b) = blob {
-                        *seen = Some(b.0.to_vec());
-                    }
-                    blob
-                }
-                SymbolSnapshot {
-                    state: d.state.unwrap_or(base.state),
-                    position: d.position.unwrap_or(base.position),
-                    average_price: d.average_price.unwrap_or(base.average_price),
-                    unrealized_pnl: d.unrealized_pnl.unwrap_or(base.unrealized_pnl),
-                    working: match changed(d.working, &mut encodings.working) {
-                        Some(b) => decode_working(b.0)?,
-                        None => base.working.clone(),
-                    },
-                    quarantine: match d.quarantine {
-                        Some(q) => q.map(Cow::into_owned),
-                        None => base.quarantine.clone(),
-                    },
-                    account: d.account.unwrap_or(base.account),
-                    ctx: match changed(d.ctx, &mut encodings.ctx) {
-                        Some(b) => decode_ctx(b.0)?,
-                        None => base.ctx.clone(),
-                    },
-                    indicators: IndicatorValues {
-                        names: match changed(d.indicator_names, &mut encodings.names) {
-                            Some(b) => decode_names(b.0)?,
-                            None => base.indicators.names.clone(),
-                        },
-                        values: match d.indicator_values {
-                            Some(v) => v.into_owned(),
-                            None => base.indicators.values.clone(),
-                        },
-                    },
-                }
-            }
-        };
-        let previous_version = last.and_then(|l| l.version);
+        let base = known.then_some(&*last_state);
         let decision = match s.decision {
             None => None,
             Some(d) => {
-                let version = match (&d.version, &previous_version) {
+                let version = match (&d.version, &*last_version) {
                     (Some(v), known) => v.to_version(known.as_ref()),
                     (None, Some(known)) => known.clone(),
                     (None, None) => return Err(no_base()),
@@ -473,8 +427,86 @@ impl Codec {
                 Some(Decision { time: s.time, callback: d.callback, version, outcome: d.outcome.into_owned() })
             }
         };
-        let version = decision.as_ref().map(|d| d.version.clone()).or(previous_version);
-        self.last.insert(symbol.clone(), Last { state: after.clone(), version, encodings });
+        // A failed decode leaves no half-updated encodings behind: the next
+        // record then decodes its shared parts afresh.
+        let decoded = (|| -> Result<SymbolSnapshot, CodecError> {
+            Ok(match s.after {
+                StoredState::Full(f) => SymbolSnapshot {
+                    state: f.state,
+                    position: f.position,
+                    average_price: f.average_price,
+                    unrealized_pnl: f.unrealized_pnl,
+                    working: shared(f.working, &mut encodings.working, base.map(|b| &b.working), decode_working)?,
+                    quarantine: f.quarantine.map(Cow::into_owned),
+                    account: f.account,
+                    ctx: shared(f.ctx, &mut encodings.ctx, base.map(|b| &b.ctx), decode_ctx)?,
+                    indicators: IndicatorValues {
+                        names: shared(
+                            f.indicator_names,
+                            &mut encodings.names,
+                            base.map(|b| &b.indicators.names),
+                            decode_names,
+                        )?,
+                        values: f.indicator_values.into_owned(),
+                    },
+                },
+                StoredState::Delta(d) => {
+                    let Some(base) = base else { return Err(no_base()) };
+                    fn changed<'b>(blob: Option<Blob<'b>>, seen: &mut Option<Vec<u8>>) -> Option<Blob<'b>> {
+                        if let Some(b) = blob {
+                            *seen = Some(b.0.to_vec());
+                        }
+                        blob
+                    }
+                    SymbolSnapshot {
+                        state: d.state.unwrap_or(base.state),
+                        position: d.position.unwrap_or(base.position),
+                        average_price: d.average_price.unwrap_or(base.average_price),
+                        unrealized_pnl: d.unrealized_pnl.unwrap_or(base.unrealized_pnl),
+                        working: match changed(d.working, &mut encodings.working) {
+                            Some(b) => decode_working(b.0)?,
+                            None => base.working.clone(),
+                        },
+                        quarantine: match d.quarantine {
+                            Some(q) => q.map(Cow::into_owned),
+                            None => base.quarantine.clone(),
+                        },
+                        account: d.account.unwrap_or(base.account),
+                        ctx: match changed(d.ctx, &mut encodings.ctx) {
+                            Some(b) => decode_ctx(b.0)?,
+                            None => base.ctx.clone(),
+                        },
+                        indicators: IndicatorValues {
+                            names: match changed(d.indicator_names, &mut encodings.names) {
+                                Some(b) => decode_names(b.0)?,
+                                None => base.indicators.names.clone(),
+                            },
+                            values: match d.indicator_values {
+                                Some(v) => v.into_owned(),
+                                None => base.indicators.values.clone(),
+                            },
+                        },
+                    }
+                }
+            })
+        })();
+        let after = match decoded {
+            Ok(after) => after,
+            Err(e) => {
+                *encodings = Encodings::default();
+                return Err(e);
+            }
+        };
+        if let Some(d) = &decision {
+            if last_version.as_ref() != Some(&d.version) {
+                *last_version = Some(d.version.clone());
+            }
+        }
+        last_state.clone_from(&after);
+        let symbol = symbol.clone();
+        if let Some(new) = new {
+            self.last.insert(symbol.clone(), new);
+        }
         Ok(Entry::Step(StepRecord {
             symbol,
             time: s.time,
@@ -658,6 +690,50 @@ mod tests {
         let records = encoded(Storage::Delta, 9);
         let err = Codec::new(Storage::Delta).decode(&records[3]).unwrap_err();
         assert_eq!(err, CodecError::NoBase { symbol: "B".into() });
+    }
+
+    #[test]
+    fn a_record_that_fails_to_decode_leaves_the_codec_consistent() {
+        let records = encoded(Storage::Full, usize::MAX);
+        let all = steps();
+        let mut codec = Codec::new(Storage::Full);
+        for record in &records[..8] {
+            codec.decode(record).unwrap();
+        }
+        // Symbol A's next working orders, then a `ctx` that does not decode.
+        let working = encode_extend(&*all[8].after.working, Vec::new());
+        let names = encode_extend(&*all[8].after.indicators.names, Vec::new());
+        let bad = Stored::Step(StoredStep {
+            symbol: "A",
+            time: all[8].time,
+            bar: all[8].bar.clone(),
+            before: SymbolState::Watch,
+            transitions: Cow::Owned(Vec::new()),
+            decision: None,
+            risk: Cow::Owned(Vec::new()),
+            orders: Cow::Owned(Vec::new()),
+            fills: Cow::Owned(Vec::new()),
+            after: StoredState::Full(StoredSnapshot {
+                state: SymbolState::Watch,
+                position: 0.0,
+                average_price: None,
+                unrealized_pnl: 0.0,
+                working: Blob(&working),
+                quarantine: None,
+                account: AccountFigures::default(),
+                ctx: Blob(&[1, 0xff]),
+                indicator_names: Blob(&names),
+                indicator_values: Cow::Owned(Vec::new()),
+            }),
+        });
+        let mut out = Vec::new();
+        write(&bad, &mut out);
+        assert!(matches!(codec.decode(&out), Err(CodecError::Decode(_))));
+        // The same working orders in the next good record are decoded, not
+        // mistaken for the ones symbol A had.
+        for (record, step) in records[8..].iter().zip(&all[8..]) {
+            assert_eq!(codec.decode(record).unwrap(), Entry::Step(step.clone()));
+        }
     }
 
     #[test]
