@@ -78,36 +78,15 @@ impl Mode {
     }
 }
 
-const FULL: Mode = Mode {
-    name: "full",
-    storage: Storage::Full,
-    compression: Compression::None,
-    indicators: IndicatorRecording::Record,
-};
-const DELTA: Mode = Mode {
-    name: "delta",
-    storage: Storage::Delta,
-    compression: Compression::None,
-    indicators: IndicatorRecording::Record,
-};
-const DELTA_LZ4: Mode = Mode {
-    name: "delta_lz4",
-    storage: Storage::Delta,
-    compression: Compression::Lz4,
-    indicators: IndicatorRecording::Record,
-};
-const FULL_RECOMPUTE: Mode = Mode {
-    name: "full_recompute",
-    storage: Storage::Full,
-    compression: Compression::None,
-    indicators: IndicatorRecording::Recompute,
-};
-const DELTA_RECOMPUTE: Mode = Mode {
-    name: "delta_recompute",
-    storage: Storage::Delta,
-    compression: Compression::None,
-    indicators: IndicatorRecording::Recompute,
-};
+const fn mode(name: &'static str, storage: Storage, compression: Compression, indicators: IndicatorRecording) -> Mode {
+    Mode { name, storage, compression, indicators }
+}
+
+const FULL: Mode = mode("full", Storage::Full, Compression::None, IndicatorRecording::Record);
+const DELTA: Mode = mode("delta", Storage::Delta, Compression::None, IndicatorRecording::Record);
+const DELTA_LZ4: Mode = mode("delta_lz4", Storage::Delta, Compression::Lz4, IndicatorRecording::Record);
+const FULL_RECOMPUTE: Mode = mode("full_recompute", Storage::Full, Compression::None, IndicatorRecording::Recompute);
+const DELTA_RECOMPUTE: Mode = mode("delta_recompute", Storage::Delta, Compression::None, IndicatorRecording::Recompute);
 
 /// An engine with a fresh session `id` under `dir` connected to it.
 fn recording_engine(bars: &[Bar], dir: &Path, id: &str, mode: Mode) -> (TradingEngine, SessionRecorder) {
