@@ -206,7 +206,7 @@ fn replay(c: &mut Criterion) {
             b.iter(|| {
                 let mut reader = SessionReader::open(sessions.path(), id).unwrap();
                 let mut events = 0u64;
-                while let Some(event) = reader.next_event().unwrap() {
+                while let Some(event) = reader.advance().unwrap() {
                     black_box(&event);
                     events += 1;
                 }

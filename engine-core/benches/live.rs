@@ -269,8 +269,8 @@ impl Strategy for Probe {
         "probe"
     }
 
-    fn version(&self) -> StrategyVersion {
-        self.version.clone()
+    fn version(&self) -> &StrategyVersion {
+        &self.version
     }
 
     fn detect_opportunity(&mut self, input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {

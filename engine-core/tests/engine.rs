@@ -154,7 +154,7 @@ impl Strategy for Faulty {
     fn name(&self) -> &str {
         "faulty"
     }
-    fn version(&self) -> StrategyVersion {
+    fn version(&self) -> &StrategyVersion {
         self.inner.version()
     }
     fn detect_opportunity(&mut self, input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {

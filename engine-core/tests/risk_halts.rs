@@ -34,8 +34,10 @@ impl Strategy for AlwaysLong {
     fn name(&self) -> &str {
         "always_long"
     }
-    fn version(&self) -> StrategyVersion {
-        StrategyVersion { hash: "test".into(), generation: 1 }
+    fn version(&self) -> &StrategyVersion {
+        static VERSION: std::sync::LazyLock<StrategyVersion> =
+            std::sync::LazyLock::new(|| StrategyVersion { hash: "test".into(), generation: 1 });
+        &VERSION
     }
     fn detect_opportunity(&mut self, _: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {
         self.tick();

@@ -87,7 +87,7 @@ fn replay(args: &ReplayArgs, mut reader: SessionReader) -> anyhow::Result<u8> {
     let mut pacer = Pacer::new(args.speed);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    while let Some(event) = reader.next_event()? {
+    while let Some(event) = reader.advance()? {
         if args.to_seq.is_some_and(|last| event.seq > last) || to_time.zip(event.time()).is_some_and(|(t, e)| e > t) {
             break;
         }

@@ -190,7 +190,7 @@ fn prepare(
             .watch(Duration::from_millis(200))
             .with_context(|| format!("watching {}", runner.strategy.display()))?;
     }
-    let version = strategy.version();
+    let version = strategy.version().clone();
     let strategy_info = StrategyInfo {
         symbol: runner.symbol.clone(),
         file: runner.strategy.display().to_string(),

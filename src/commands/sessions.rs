@@ -135,7 +135,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<u8> {
         let mut rows = 0;
         match format {
             ExportFormat::Jsonl => {
-                while let Some(event) = reader.next_event()? {
+                while let Some(event) = reader.advance()? {
                     serde_json::to_writer(&mut *out, &entry_json(event.seq, &event.entry))?;
                     out.write_all(b"\n")?;
                     rows += 1;
@@ -144,7 +144,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<u8> {
             ExportFormat::Csv => {
                 let mut w = csv::Writer::from_writer(&mut *out);
                 w.write_record(CSV_HEADER)?;
-                while let Some(event) = reader.next_event()? {
+                while let Some(event) = reader.advance()? {
                     if let Entry::Step(step) = &event.entry {
                         w.write_record(csv_row(event.seq, step))?;
                         rows += 1;

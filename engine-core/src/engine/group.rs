@@ -287,7 +287,7 @@ impl Group {
             runners.push(RunnerReport {
                 symbol,
                 strategy: m.runner.strategy().name().to_string(),
-                version: m.runner.strategy().version(),
+                version: m.runner.strategy().version().clone(),
                 source: m.source_name,
                 counts: m.runner.counts(),
                 state: m.runner.machine().state(),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::step::{AccountFigures, IndicatorValues, RecordedBar, RiskRecord, StepRecord, SymbolSnapshot};
+use super::step::{AccountFigures, RecordedBar, RiskRecord, StepRecord, SymbolSnapshot};
 use crate::execution::{FillRecord, OrderRecord};
 use crate::market_data::Symbol;
 use crate::runner::{Callback, Decision, Outcome};
@@ -68,7 +68,8 @@ enum Stored<'a> {
 
 #[derive(Serialize, Deserialize)]
 struct StoredStep<'a> {
-    symbol: &'a str,
+    #[serde(borrow)]
+    symbol: Text<'a>,
     time: i64,
     bar: RecordedBar,
     before: SymbolState,
@@ -94,21 +95,37 @@ struct StoredDecision<'a> {
 
 #[derive(Serialize, Deserialize)]
 struct StoredVersion<'a> {
-    hash: &'a str,
+    #[serde(borrow)]
+    hash: Text<'a>,
     generation: u64,
 }
 
 impl<'a> StoredVersion<'a> {
     fn of(version: &'a StrategyVersion) -> StoredVersion<'a> {
-        StoredVersion { hash: &version.hash, generation: version.generation }
+        StoredVersion { hash: Text(version.hash.as_bytes()), generation: version.generation }
     }
 
     /// The version, sharing `known`'s hash when it is the same.
-    fn to_version(&self, known: Option<&StrategyVersion>) -> StrategyVersion {
-        match known {
-            Some(v) if &*v.hash == self.hash => StrategyVersion { hash: v.hash.clone(), generation: self.generation },
-            _ => StrategyVersion { hash: self.hash.into(), generation: self.generation },
-        }
+    fn to_version(&self, known: Option<&StrategyVersion>) -> Result<StrategyVersion, CodecError> {
+        Ok(match known {
+            Some(v) if v.hash.as_bytes() == self.hash.0 => {
+                StrategyVersion { hash: v.hash.clone(), generation: self.generation }
+            }
+            _ => StrategyVersion { hash: self.hash.to_str()?.into(), generation: self.generation },
+        })
+    }
+}
+
+/// A string as stored: postcard encodes a `str` and bytes alike (a length
+/// and the UTF-8), so this reads what a `&str` wrote. A reader compares the
+/// bytes with the string it already has (the symbol, the version's hash)
+/// and checks them as UTF-8 only when they are new.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+struct Text<'a>(#[serde(with = "bytes")] &'a [u8]);
+
+impl<'a> Text<'a> {
+    fn to_str(self) -> Result<&'a str, CodecError> {
+        std::str::from_utf8(self.0).map_err(|e| CodecError::Decode(format!("a name that is not UTF-8: {e}")))
     }
 }
 
@@ -136,7 +153,7 @@ struct StoredSnapshot<'a> {
     ctx: Blob<'a>,
     #[serde(borrow)]
     indicator_names: Blob<'a>,
-    indicator_values: Cow<'a, [Option<f64>]>,
+    indicator_values: Values<'a>,
 }
 
 /// The fields of a [`SymbolSnapshot`] that changed (`None`: unchanged).
@@ -154,7 +171,66 @@ struct StateDelta<'a> {
     ctx: Option<Blob<'a>>,
     #[serde(borrow)]
     indicator_names: Option<Blob<'a>>,
-    indicator_values: Option<Cow<'a, [Option<f64>]>>,
+    indicator_values: Option<Values<'a>>,
+}
+
+/// Indicator values as stored (a sequence, as a slice encodes). Decoded
+/// into a vector taken from a per-thread spare, which the reader's entry
+/// gives back its previous vector to ([`Values::replace`]): decoding
+/// step after step into one entry allocates no vector.
+enum Values<'a> {
+    Borrowed(&'a [Option<f64>]),
+    Owned(Vec<Option<f64>>),
+}
+
+thread_local! {
+    static SPARE_VALUES: std::cell::Cell<Vec<Option<f64>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Values<'_> {
+    /// Puts these values into `slot`, keeping its old vector as the spare.
+    fn replace(self, slot: &mut Vec<Option<f64>>) {
+        match self {
+            Values::Borrowed(v) => {
+                slot.clear();
+                slot.extend_from_slice(v);
+            }
+            Values::Owned(v) => {
+                let old = std::mem::replace(slot, v);
+                SPARE_VALUES.with(|spare| spare.set(old));
+            }
+        }
+    }
+}
+
+impl Serialize for Values<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Values::Borrowed(v) => serializer.collect_seq(v.iter()),
+            Values::Owned(v) => serializer.collect_seq(v.iter()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Values<'_> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Vec<Option<f64>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of optional numbers")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut values = SPARE_VALUES.with(|spare| spare.take());
+                values.clear();
+                while let Some(value) = seq.next_element()? {
+                    values.push(value);
+                }
+                Ok(values)
+            }
+        }
+        deserializer.deserialize_seq(Visitor).map(Values::Owned)
+    }
 }
 
 /// A value's own postcard encoding, stored as bytes: comparing them with
@@ -213,6 +289,8 @@ struct Last {
 pub struct Codec {
     storage: Storage,
     last: BTreeMap<Symbol, Last>,
+    /// The symbol of the last step decoded.
+    recent: Option<Symbol>,
 }
 
 /// Re-encodes `value` into `slot` unless `unchanged` and already encoded.
@@ -230,25 +308,93 @@ fn encode_extend<T: Serialize + ?Sized>(value: &T, mut bytes: Vec<u8>) -> Vec<u8
     postcard::to_extend(value, bytes).expect("postcard encodes into a Vec")
 }
 
-/// The value `blob` encodes: `known`'s when `blob` is the encoding last
-/// seen (`seen`), else decoded afresh (and `seen` updated).
-fn shared<T: Clone>(
-    blob: Blob<'_>,
-    seen: &mut Option<Vec<u8>>,
-    known: Option<&T>,
-    decode: impl FnOnce(&[u8]) -> Result<T, CodecError>,
-) -> Result<T, CodecError> {
-    if let (Some(bytes), Some(value)) = (seen.as_deref(), known) {
-        if bytes == blob.0 {
-            return Ok(value.clone());
+/// A shared part's handle: an `Arc`, or maybe one.
+trait Handle: Clone {
+    fn same_handle(&self, other: &Self) -> bool;
+}
+
+impl<T: ?Sized> Handle for Arc<T> {
+    fn same_handle(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self, other)
+    }
+}
+
+impl<T: ?Sized> Handle for Option<Arc<T>> {
+    fn same_handle(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
         }
     }
-    let value = decode(blob.0)?;
-    let mut bytes = seen.take().unwrap_or_default();
-    bytes.clear();
-    bytes.extend_from_slice(blob.0);
-    *seen = Some(bytes);
-    Ok(value)
+}
+
+/// `*slot = value.clone()`, without touching the counters when `slot`
+/// already holds that very value (a reused entry, step after step).
+fn assign<H: Handle>(slot: &mut H, value: &H) {
+    if !slot.same_handle(value) {
+        *slot = value.clone();
+    }
+}
+
+/// Copies `from` into `to`, reusing `to`'s memory.
+fn assign_state(to: &mut SymbolSnapshot, from: &SymbolSnapshot) {
+    to.state = from.state;
+    to.position = from.position;
+    to.average_price = from.average_price;
+    to.unrealized_pnl = from.unrealized_pnl;
+    assign(&mut to.working, &from.working);
+    to.quarantine.clone_from(&from.quarantine);
+    to.account = from.account;
+    assign(&mut to.ctx, &from.ctx);
+    assign(&mut to.indicators.names, &from.indicators.names);
+    to.indicators.values.clone_from(&from.indicators.values);
+}
+
+/// Remembers `bytes` as the encoding last seen in `seen`.
+fn remember(seen: &mut Option<Vec<u8>>, bytes: &[u8]) {
+    let seen = seen.get_or_insert_with(Vec::new);
+    seen.clear();
+    seen.extend_from_slice(bytes);
+}
+
+/// Sets `slot` to the value `blob` encodes: `known`'s when `blob` is the
+/// encoding last seen (`seen`), else decoded afresh (and `seen` updated).
+fn shared<H: Handle>(
+    blob: Blob<'_>,
+    seen: &mut Option<Vec<u8>>,
+    known: Option<&H>,
+    slot: &mut H,
+    decode: impl FnOnce(&[u8]) -> Result<H, CodecError>,
+) -> Result<(), CodecError> {
+    if let (Some(bytes), Some(value)) = (seen.as_deref(), known) {
+        if bytes == blob.0 {
+            assign(slot, value);
+            return Ok(());
+        }
+    }
+    *slot = decode(blob.0)?;
+    remember(seen, blob.0);
+    Ok(())
+}
+
+/// Sets `slot` to what a delta's `blob` encodes, or to `base`'s value
+/// when the delta leaves it unchanged.
+fn changed<H: Handle>(
+    blob: Option<Blob<'_>>,
+    seen: &mut Option<Vec<u8>>,
+    base: &H,
+    slot: &mut H,
+    decode: impl FnOnce(&[u8]) -> Result<H, CodecError>,
+) -> Result<(), CodecError> {
+    match blob {
+        Some(b) => {
+            *slot = decode(b.0)?;
+            remember(seen, b.0);
+        }
+        None => assign(slot, base),
+    }
+    Ok(())
 }
 
 fn decode_working(bytes: &[u8]) -> Result<Arc<[OrderRecord]>, CodecError> {
@@ -265,7 +411,7 @@ fn decode_names(bytes: &[u8]) -> Result<Arc<[String]>, CodecError> {
 
 impl Codec {
     pub fn new(storage: Storage) -> Codec {
-        Codec { storage, last: BTreeMap::new() }
+        Codec { storage, last: BTreeMap::new(), recent: None }
     }
 
     /// `symbol`'s state after its last step so far.
@@ -274,9 +420,9 @@ impl Codec {
     }
 
     /// Replaces `symbol`'s last state (indicator values recomputed by a reader).
-    pub(crate) fn set_state(&mut self, symbol: &Symbol, state: SymbolSnapshot) {
+    pub(crate) fn set_state(&mut self, symbol: &Symbol, state: &SymbolSnapshot) {
         if let Some(last) = self.last.get_mut(symbol) {
-            last.state = state;
+            assign_state(&mut last.state, state);
         }
     }
 
@@ -322,7 +468,7 @@ impl Codec {
                 ctx: (!same_ctx).then(|| blob(&encodings.ctx)),
                 indicator_names: (!same_names).then(|| blob(&encodings.names)),
                 indicator_values: (!same_values(&base.indicators.values, &after.indicators.values))
-                    .then(|| Cow::from(&after.indicators.values[..])),
+                    .then(|| Values::Borrowed(&after.indicators.values)),
             }),
             _ => StoredState::Full(StoredSnapshot {
                 state: after.state,
@@ -334,11 +480,11 @@ impl Codec {
                 account: after.account,
                 ctx: blob(&encodings.ctx),
                 indicator_names: blob(&encodings.names),
-                indicator_values: Cow::from(&after.indicators.values[..]),
+                indicator_values: Values::Borrowed(&after.indicators.values),
             }),
         };
         let stored = Stored::Step(StoredStep {
-            symbol: &step.symbol,
+            symbol: Text(step.symbol.as_bytes()),
             time: step.time,
             bar: step.bar.clone(),
             before: step.before,
@@ -382,8 +528,19 @@ impl Codec {
 
     /// Decodes a record; a snapshot replaces every symbol's known state.
     pub fn decode(&mut self, bytes: &[u8]) -> Result<Entry, CodecError> {
-        let stored: Stored<'_> = postcard::from_bytes(bytes).map_err(undecodable)?;
-        let s = match stored {
+        let mut entry = Entry::Snapshot(Vec::new());
+        self.decode_into(bytes, &mut entry)?;
+        Ok(entry)
+    }
+
+    /// Decodes a record into `entry`, reusing what it holds: a reader that
+    /// decodes every record into the same entry allocates, copies and frees
+    /// only what changed (its vectors keep their memory, and a shared part
+    /// equal to the one it holds is kept without touching its counter).
+    /// The result is the same as [`Codec::decode`]'s whatever `entry` held;
+    /// after an error `entry` holds a partly decoded step.
+    pub fn decode_into(&mut self, bytes: &[u8], entry: &mut Entry) -> Result<(), CodecError> {
+        let s = match postcard::from_bytes(bytes).map_err(undecodable)? {
             Stored::Snapshot(entries) => {
                 self.last = entries
                     .iter()
@@ -397,129 +554,139 @@ impl Codec {
                         (e.symbol.clone(), last)
                     })
                     .collect();
-                return Ok(Entry::Snapshot(entries));
+                *entry = Entry::Snapshot(entries);
+                return Ok(());
             }
             Stored::Step(s) => s,
         };
         // The symbol's entry is updated in place; a new symbol's is added
         // once its first step has decoded.
-        let known = self.last.contains_key(s.symbol);
+        // The symbol's name is checked as UTF-8 only when it is not the
+        // last record's.
+        let name = match &self.recent {
+            Some(recent) if recent.as_bytes() == s.symbol.0 => recent,
+            _ => s.symbol.to_str()?,
+        };
+        let known = self.last.contains_key(name);
         let mut new = None;
         let Last { symbol, state: last_state, version: last_version, encodings } = match known {
-            true => self.last.get_mut(s.symbol).expect("checked"),
+            true => self.last.get_mut(name).expect("checked"),
             false => new.insert(Last {
-                symbol: Symbol::from(s.symbol),
+                symbol: Symbol::from(name),
                 state: SymbolSnapshot::default(),
                 version: None,
                 encodings: Encodings::default(),
             }),
         };
-        let no_base = || CodecError::NoBase { symbol: s.symbol.to_string() };
-        let base = known.then_some(&*last_state);
-        let decision = match s.decision {
-            None => None,
-            Some(d) => {
-                let version = match (&d.version, &*last_version) {
-                    (Some(v), known) => v.to_version(known.as_ref()),
-                    (None, Some(known)) => known.clone(),
-                    (None, None) => return Err(no_base()),
-                };
-                Some(Decision { time: s.time, callback: d.callback, version, outcome: d.outcome.into_owned() })
-            }
+        let no_base = || CodecError::NoBase { symbol: symbol.to_string() };
+        // The decision's version: a new one only when it changed.
+        let new_version = match s.decision.as_ref().map(|d| &d.version) {
+            Some(Some(v)) => match &*last_version {
+                Some(k) if k.hash.as_bytes() == v.hash.0 && k.generation == v.generation => None,
+                known => Some(v.to_version(known.as_ref())?),
+            },
+            Some(None) if last_version.is_none() => return Err(no_base()),
+            _ => None,
         };
+        if !matches!(entry, Entry::Step(_)) {
+            *entry = Entry::Step(StepRecord::blank(symbol.clone()));
+        }
+        let Entry::Step(step) = entry else { unreachable!("made a step above") };
         // A failed decode leaves no half-updated encodings behind: the next
         // record then decodes its shared parts afresh.
-        let decoded = (|| -> Result<SymbolSnapshot, CodecError> {
-            Ok(match s.after {
-                StoredState::Full(f) => SymbolSnapshot {
-                    state: f.state,
-                    position: f.position,
-                    average_price: f.average_price,
-                    unrealized_pnl: f.unrealized_pnl,
-                    working: shared(f.working, &mut encodings.working, base.map(|b| &b.working), decode_working)?,
-                    quarantine: f.quarantine.map(Cow::into_owned),
-                    account: f.account,
-                    ctx: shared(f.ctx, &mut encodings.ctx, base.map(|b| &b.ctx), decode_ctx)?,
-                    indicators: IndicatorValues {
-                        names: shared(
-                            f.indicator_names,
-                            &mut encodings.names,
-                            base.map(|b| &b.indicators.names),
-                            decode_names,
-                        )?,
-                        values: f.indicator_values.into_owned(),
-                    },
-                },
-                StoredState::Delta(d) => {
-                    let Some(base) = base else { return Err(no_base()) };
-                    fn changed<'b>(blob: Option<Blob<'b>>, seen: &mut Option<Vec<u8>>) -> Option<Blob<'b>> {
-                        if let Some(b) = blob {
-                            *seen = Some(b.0.to_vec());
-                        }
-                        blob
-                    }
-                    SymbolSnapshot {
-                        state: d.state.unwrap_or(base.state),
-                        position: d.position.unwrap_or(base.position),
-                        average_price: d.average_price.unwrap_or(base.average_price),
-                        unrealized_pnl: d.unrealized_pnl.unwrap_or(base.unrealized_pnl),
-                        working: match changed(d.working, &mut encodings.working) {
-                            Some(b) => decode_working(b.0)?,
-                            None => base.working.clone(),
-                        },
-                        quarantine: match d.quarantine {
-                            Some(q) => q.map(Cow::into_owned),
-                            None => base.quarantine.clone(),
-                        },
-                        account: d.account.unwrap_or(base.account),
-                        ctx: match changed(d.ctx, &mut encodings.ctx) {
-                            Some(b) => decode_ctx(b.0)?,
-                            None => base.ctx.clone(),
-                        },
-                        indicators: IndicatorValues {
-                            names: match changed(d.indicator_names, &mut encodings.names) {
-                                Some(b) => decode_names(b.0)?,
-                                None => base.indicators.names.clone(),
-                            },
-                            values: match d.indicator_values {
-                                Some(v) => v.into_owned(),
-                                None => base.indicators.values.clone(),
-                            },
-                        },
-                    }
-                }
-            })
-        })();
-        let after = match decoded {
-            Ok(after) => after,
-            Err(e) => {
-                *encodings = Encodings::default();
-                return Err(e);
+        let base = known.then_some(&*last_state);
+        if base.is_none() && matches!(s.after, StoredState::Delta(_)) {
+            return Err(no_base());
+        }
+        if let Err(e) = decode_state(s.after, base, encodings, &mut step.after) {
+            *encodings = Encodings::default();
+            return Err(e);
+        }
+        if let Some(v) = new_version {
+            *last_version = Some(v);
+        }
+        assign(&mut step.symbol, symbol);
+        step.time = s.time;
+        step.bar = s.bar;
+        step.before = s.before;
+        step.transitions = s.transitions.into_owned();
+        step.decision = match (s.decision, step.decision.take()) {
+            (None, _) => None,
+            (Some(d), reused) => {
+                let version = last_version.as_ref().expect("checked above");
+                let mut decision = reused.unwrap_or_else(|| Decision {
+                    time: s.time,
+                    callback: d.callback,
+                    version: version.clone(),
+                    outcome: Outcome::Nothing,
+                });
+                decision.time = s.time;
+                decision.callback = d.callback;
+                assign(&mut decision.version.hash, &version.hash);
+                decision.version.generation = version.generation;
+                decision.outcome = d.outcome.into_owned();
+                Some(decision)
             }
         };
-        if let Some(d) = &decision {
-            if last_version.as_ref() != Some(&d.version) {
-                *last_version = Some(d.version.clone());
+        step.risk = s.risk.into_owned();
+        step.orders = s.orders.into_owned();
+        step.fills = s.fills.into_owned();
+        assign_state(last_state, &step.after);
+        match &self.recent {
+            Some(recent) if Arc::ptr_eq(recent, symbol) => {}
+            _ => self.recent = Some(symbol.clone()),
+        }
+        if let Some(new) = new {
+            self.last.insert(new.symbol.clone(), new);
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a stored state into `after`, from `base` (the symbol's previous
+/// state, if known) for a delta and for the shared parts.
+fn decode_state(
+    stored: StoredState<'_>,
+    base: Option<&SymbolSnapshot>,
+    encodings: &mut Encodings,
+    after: &mut SymbolSnapshot,
+) -> Result<(), CodecError> {
+    match stored {
+        StoredState::Full(f) => {
+            after.state = f.state;
+            after.position = f.position;
+            after.average_price = f.average_price;
+            after.unrealized_pnl = f.unrealized_pnl;
+            shared(f.working, &mut encodings.working, base.map(|b| &b.working), &mut after.working, decode_working)?;
+            after.quarantine = f.quarantine.map(Cow::into_owned);
+            after.account = f.account;
+            shared(f.ctx, &mut encodings.ctx, base.map(|b| &b.ctx), &mut after.ctx, decode_ctx)?;
+            let names = base.map(|b| &b.indicators.names);
+            shared(f.indicator_names, &mut encodings.names, names, &mut after.indicators.names, decode_names)?;
+            f.indicator_values.replace(&mut after.indicators.values);
+        }
+        StoredState::Delta(d) => {
+            let base = base.ok_or_else(|| CodecError::Decode("a delta without a base".into()))?;
+            after.state = d.state.unwrap_or(base.state);
+            after.position = d.position.unwrap_or(base.position);
+            after.average_price = d.average_price.unwrap_or(base.average_price);
+            after.unrealized_pnl = d.unrealized_pnl.unwrap_or(base.unrealized_pnl);
+            changed(d.working, &mut encodings.working, &base.working, &mut after.working, decode_working)?;
+            match d.quarantine {
+                Some(q) => after.quarantine = q.map(Cow::into_owned),
+                None => after.quarantine.clone_from(&base.quarantine),
+            }
+            after.account = d.account.unwrap_or(base.account);
+            changed(d.ctx, &mut encodings.ctx, &base.ctx, &mut after.ctx, decode_ctx)?;
+            let names = &base.indicators.names;
+            changed(d.indicator_names, &mut encodings.names, names, &mut after.indicators.names, decode_names)?;
+            match d.indicator_values {
+                Some(v) => v.replace(&mut after.indicators.values),
+                None => after.indicators.values.clone_from(&base.indicators.values),
             }
         }
-        last_state.clone_from(&after);
-        let symbol = symbol.clone();
-        if let Some(new) = new {
-            self.last.insert(symbol.clone(), new);
-        }
-        Ok(Entry::Step(StepRecord {
-            symbol,
-            time: s.time,
-            bar: s.bar,
-            before: s.before,
-            transitions: s.transitions.into_owned(),
-            decision,
-            risk: s.risk.into_owned(),
-            orders: s.orders.into_owned(),
-            fills: s.fills.into_owned(),
-            after,
-        }))
     }
+    Ok(())
 }
 
 fn write(stored: &Stored, out: &mut Vec<u8>) {
@@ -566,6 +733,7 @@ fn same_values(a: &[Option<f64>], b: &[Option<f64>]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::IndicatorValues;
     use crate::execution::{OrderKind, OrderPurpose, OrderSide, OrderStatus, TimeInForce};
     use crate::strategy::CtxKey;
 
@@ -693,6 +861,50 @@ mod tests {
     }
 
     #[test]
+    fn decoding_into_a_reused_entry_gives_the_same_records() {
+        for storage in [Storage::Full, Storage::Delta] {
+            let records = encoded(storage, 9);
+            let mut fresh = Codec::new(storage);
+            let mut reusing = Codec::new(storage);
+            // Whatever the entry held before: here a step of another symbol
+            // with parts of its own, then every record in turn (two symbols
+            // interleaved, and a snapshot).
+            let mut other = steps().pop().unwrap();
+            other.symbol = "Z".into();
+            other.transitions.push(Transition {
+                time: 5,
+                from: SymbolState::Watch,
+                to: SymbolState::CloseWatch,
+                event: crate::state_machine::StateEvent::SetupFound,
+                reason: "left over".into(),
+            });
+            other.after.quarantine = Some("left over".into());
+            let mut entry = Entry::Step(other);
+            for (i, record) in records.iter().enumerate() {
+                reusing.decode_into(record, &mut entry).unwrap();
+                assert_eq!(entry, fresh.decode(record).unwrap(), "{storage:?} record {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_and_values_are_stored_as_a_str_and_a_slice_are() {
+        // Record format 2 was written with `&str` and `Cow<[Option<f64>]>`.
+        let text = Text(b"BTCUSDT");
+        assert_eq!(postcard::to_allocvec(&text).unwrap(), postcard::to_allocvec("BTCUSDT").unwrap());
+        let values = [Some(1.5), None, Some(-2.0)];
+        let slice: Cow<[Option<f64>]> = Cow::Borrowed(&values);
+        assert_eq!(postcard::to_allocvec(&Values::Borrowed(&values)).unwrap(), postcard::to_allocvec(&slice).unwrap());
+        let bytes = postcard::to_allocvec(&slice).unwrap();
+        let Values::Owned(decoded) = postcard::from_bytes::<Values>(&bytes).unwrap() else { panic!("owned") };
+        assert_eq!(decoded, values);
+        // A name that is not UTF-8 is refused.
+        let bad = postcard::to_allocvec(&Text(&[0xff, 0xfe])).unwrap();
+        let text: Text = postcard::from_bytes(&bad).unwrap();
+        assert!(matches!(text.to_str(), Err(CodecError::Decode(_))));
+    }
+
+    #[test]
     fn a_record_that_fails_to_decode_leaves_the_codec_consistent() {
         let records = encoded(Storage::Full, usize::MAX);
         let all = steps();
@@ -704,7 +916,7 @@ mod tests {
         let working = encode_extend(&*all[8].after.working, Vec::new());
         let names = encode_extend(&*all[8].after.indicators.names, Vec::new());
         let bad = Stored::Step(StoredStep {
-            symbol: "A",
+            symbol: Text(b"A"),
             time: all[8].time,
             bar: all[8].bar.clone(),
             before: SymbolState::Watch,
@@ -723,7 +935,7 @@ mod tests {
                 account: AccountFigures::default(),
                 ctx: Blob(&[1, 0xff]),
                 indicator_names: Blob(&names),
-                indicator_values: Cow::Owned(Vec::new()),
+                indicator_values: Values::Borrowed(&[]),
             }),
         });
         let mut out = Vec::new();

@@ -172,7 +172,7 @@ pub fn compare(first: &mut SessionReader, second: &mut SessionReader) -> Result<
     let mut totals = [TotalsBuilder::new(per_runner(first)), TotalsBuilder::new(per_runner(second))];
     let mut divergence = None;
     loop {
-        let (a, b) = (first.next_event()?, second.next_event()?);
+        let (a, b) = (first.advance()?, second.advance()?);
         if a.is_none() && b.is_none() {
             break;
         }

@@ -151,6 +151,31 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
+    /// An empty step of `symbol`, for a reader to decode steps into.
+    pub fn blank(symbol: Symbol) -> StepRecord {
+        StepRecord {
+            symbol,
+            time: 0,
+            bar: RecordedBar {
+                open: 0.0,
+                high: 0.0,
+                low: 0.0,
+                close: 0.0,
+                volume: 0.0,
+                bid: None,
+                ask: None,
+                close_time: None,
+            },
+            before: SymbolState::Watch,
+            transitions: Vec::new(),
+            decision: None,
+            risk: Vec::new(),
+            orders: Vec::new(),
+            fills: Vec::new(),
+            after: SymbolSnapshot::default(),
+        }
+    }
+
     /// The bar of the step.
     pub fn to_bar(&self) -> Bar {
         self.bar.to_bar(self.symbol.clone(), self.time)

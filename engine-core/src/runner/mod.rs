@@ -217,7 +217,9 @@ pub struct SymbolRunner<S: Strategy, K: EventSink = MemorySink> {
 #[derive(Default)]
 struct StepCapture {
     transitions: Vec<Transition>,
-    decision: Option<Decision>,
+    /// The decision's time, callback and outcome (its version is the
+    /// strategy's, set when the step is built).
+    decision: Option<(i64, Callback, Outcome)>,
     risk: Vec<RiskRecord>,
     ledger_orders: usize,
     ledger_fills: usize,
@@ -495,13 +497,19 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
                 values: if detail.indicator_values { self.indicators.current_values() } else { Vec::new() },
             },
         };
+        let decision = capture.decision.take().map(|(time, callback, outcome)| Decision {
+            time,
+            callback,
+            version: self.strategy.version().clone(),
+            outcome,
+        });
         StepRecord {
             symbol: self.symbol_id.clone(),
             time: bar.open_time,
             bar: RecordedBar::of(bar),
             before,
             transitions: std::mem::take(&mut capture.transitions),
-            decision: capture.decision.take(),
+            decision,
             risk: std::mem::take(&mut capture.risk),
             orders,
             fills,
@@ -628,15 +636,20 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
             Ok(choice) => self.carry_out(choice, bar, account, risk)?,
             Err(e) => self.failed(e, bar, account)?,
         };
-        let steps = self.sink.steps().is_some();
-        if self.sink.enabled() || steps {
-            let decision = Decision { time, callback, version: self.strategy.version(), outcome };
-            if steps {
-                self.capture.decision = Some(decision.clone());
+        let outcome = match self.sink.steps() {
+            Some(_) if self.sink.enabled() => {
+                self.capture.decision = Some((time, callback, outcome.clone()));
+                outcome
             }
-            if self.sink.enabled() {
-                self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
+            Some(_) => {
+                self.capture.decision = Some((time, callback, outcome));
+                return Ok(());
             }
+            None => outcome,
+        };
+        if self.sink.enabled() {
+            let decision = Decision { time, callback, version: self.strategy.version().clone(), outcome };
+            self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
         }
         Ok(())
     }

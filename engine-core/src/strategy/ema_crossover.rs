@@ -62,8 +62,10 @@ impl Strategy for EmaCrossover {
         "ema_crossover (Rust)"
     }
 
-    fn version(&self) -> StrategyVersion {
-        StrategyVersion { hash: "rust".into(), generation: 1 }
+    fn version(&self) -> &StrategyVersion {
+        static VERSION: std::sync::LazyLock<StrategyVersion> =
+            std::sync::LazyLock::new(|| StrategyVersion { hash: "rust".into(), generation: 1 });
+        &VERSION
     }
 
     fn detect_opportunity(&mut self, mut input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {

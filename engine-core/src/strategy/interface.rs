@@ -95,7 +95,7 @@ pub trait Strategy: Send {
     /// File or type name, for logs and records.
     fn name(&self) -> &str;
 
-    fn version(&self) -> StrategyVersion;
+    fn version(&self) -> &StrategyVersion;
 
     /// Watch: a setup, or `None` to keep watching.
     fn detect_opportunity(&mut self, input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError>;
@@ -129,7 +129,7 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
         (**self).name()
     }
 
-    fn version(&self) -> StrategyVersion {
+    fn version(&self) -> &StrategyVersion {
         (**self).version()
     }
 

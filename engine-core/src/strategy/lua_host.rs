@@ -264,8 +264,8 @@ impl Strategy for LuaStrategy {
         &self.file
     }
 
-    fn version(&self) -> StrategyVersion {
-        self.version.clone()
+    fn version(&self) -> &StrategyVersion {
+        &self.version
     }
 
     fn detect_opportunity(&mut self, input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {

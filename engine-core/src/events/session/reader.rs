@@ -48,6 +48,8 @@ pub struct SessionReader {
     codec: Codec,
     recompute: Option<Recomputer>,
     payload: Vec<u8>,
+    /// The last record read, decoded ([`SessionReader::advance`]).
+    current: SessionEvent,
 }
 
 impl SessionReader {
@@ -80,6 +82,7 @@ impl SessionReader {
             log,
             recompute,
             payload: Vec::new(),
+            current: SessionEvent { seq: 0, offset: 0, entry: Entry::Snapshot(Vec::new()) },
         })
     }
 
@@ -110,23 +113,32 @@ impl SessionReader {
         self.codec.state(symbol)
     }
 
-    /// The next record, or `None` at the end.
-    pub fn next_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
+    /// The next record, or `None` at the end: decoded into the reader's
+    /// own event, which every call reuses (see [`Codec::decode_into`]), so
+    /// reading a session allocates and frees next to nothing. Clone the
+    /// event to keep it ([`SessionReader::next_event`]).
+    pub fn advance(&mut self) -> Result<Option<&SessionEvent>, SessionError> {
         let Some(header) = self.log.next_into(&mut self.payload)? else {
             return Ok(None);
         };
-        let entry = self.codec.decode(&self.payload).map_err(|source| SessionError::Record {
+        let event = &mut self.current;
+        self.codec.decode_into(&self.payload, &mut event.entry).map_err(|source| SessionError::Record {
             path: self.dir.join(EVENTS_FILE).display().to_string(),
             seq: header.seq,
             offset: header.offset,
             source,
         })?;
-        let mut event = SessionEvent { seq: header.seq, offset: header.offset, entry };
+        (event.seq, event.offset) = (header.seq, header.offset);
         if let (Some(r), Entry::Step(step)) = (&mut self.recompute, &mut event.entry) {
             r.fill(step);
-            self.codec.set_state(&step.symbol, step.after.clone());
+            self.codec.set_state(&step.symbol, &step.after);
         }
-        Ok(Some(event))
+        Ok(Some(&self.current))
+    }
+
+    /// The next record, or `None` at the end, as a value of its own.
+    pub fn next_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
+        Ok(self.advance()?.cloned())
     }
 
     /// The next record and, for a step, its symbol's state before it (for
@@ -158,7 +170,7 @@ impl SessionReader {
         // Sequence numbers are consecutive: decode exactly the records
         // before `seq`, so that `seq` itself is the next one read.
         for _ in start..seq {
-            self.next_event()?;
+            self.advance()?;
         }
         Ok(())
     }
@@ -177,7 +189,7 @@ impl SessionReader {
     /// replay runs on).
     pub fn bars_by_symbol(&mut self) -> Result<BTreeMap<String, Vec<crate::market_data::Bar>>, SessionError> {
         let mut bars: BTreeMap<String, Vec<crate::market_data::Bar>> = BTreeMap::new();
-        while let Some(event) = self.next_event()? {
+        while let Some(event) = self.advance()? {
             if let Some(step) = event.step() {
                 bars.entry(step.symbol.to_string()).or_default().push(step.to_bar());
             }
@@ -223,11 +235,11 @@ impl Recomputer {
         let bar = step.to_bar();
         window.push(bar.clone());
         set.update(&bar);
-        let mut values = Vec::with_capacity(step.after.indicators.names.len());
+        let values = &mut step.after.indicators.values;
+        values.clear();
         for name in step.after.indicators.names.iter() {
             values.push(recompute(set, window, name));
         }
-        step.after.indicators.values = values;
     }
 }
 
