@@ -212,3 +212,22 @@ async fn a_cancelled_paced_run_stops_promptly_and_reports_what_it_did() {
     assert_eq!(progress.total(), Some(10_000));
     assert_eq!(report.accounts[0].ledger.equity.len() as u64, done);
 }
+
+/// A fast run adds each group's bars and market time to the shared
+/// progress in batches; at the end it holds every bar and the last time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_run_reports_every_bar_and_the_last_market_time() {
+    let mut engine = TradingEngine::new(EngineConfig { accounts: AccountMode::PerRunner, ..EngineConfig::default() });
+    // 2,500 bars each: not a multiple of the groups' reporting interval.
+    let series: Vec<Vec<Bar>> = ["A", "B", "C"].iter().zip(1..).map(|(s, seed)| bars(s, seed, 2_500)).collect();
+    for (symbol, bars) in ["A", "B", "C"].into_iter().zip(&series) {
+        let strategy = Box::new(EmaCrossover::new(EmaCrossoverParams::default()));
+        engine.add_runner(spec(symbol, strategy, Box::new(HistoricalSource::new(symbol, bars.clone()))));
+    }
+    let progress = engine.progress();
+    let report = engine.run().await;
+    assert!(!report.interrupted);
+    assert_eq!(progress.bars(), 7_500);
+    let last = series.iter().map(|b| b.last().unwrap().open_time).max();
+    assert_eq!(progress.clock.time(), last);
+}

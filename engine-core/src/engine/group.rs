@@ -19,6 +19,17 @@ use crate::runner::{Desk, RunnerError};
 use crate::sources::{MarketDataSource, SourceEvent};
 use crate::strategy::Strategy;
 
+/// Adds a group's `unreported` bars and the market time it `reached` to
+/// the run's progress.
+fn report_progress(progress: &Progress, unreported: &mut u64, reached: Option<i64>) {
+    if *unreported > 0 {
+        progress.bars.fetch_add(std::mem::take(unreported), Ordering::Relaxed);
+    }
+    if let Some(time) = reached {
+        progress.clock.advance(time);
+    }
+}
+
 /// A runner's events: kept in memory or not, and its whole steps gathered
 /// for the session log or not, as configured.
 pub(super) struct GroupSink {
@@ -141,6 +152,12 @@ impl Group {
         let interrupted;
         let mut log_error = None;
         let mut steps = 0u64;
+        // Bars and market time not yet added to `progress`, which every
+        // group shares: a fast replay adds them every STATUS_EVERY steps,
+        // so that groups on different cores do not take turns writing the
+        // same cache line at every bar (that cost 8 symbols on 2 cores a
+        // tenth of their speed).
+        let (mut unreported, mut reached) = (0u64, None);
         let mut batch: Vec<(usize, Bar)> = Vec::new();
         loop {
             // The token's check takes a lock: every step when paced, every
@@ -162,7 +179,7 @@ impl Group {
                 }
             }
             self.step(time, &batch);
-            progress.clock.advance(time);
+            (unreported, reached) = (unreported + batch.len() as u64, Some(time));
             if let Err(e) = self.record(&batch, paced).await {
                 // No event may go unrecorded: trading stops here.
                 tracing::error!("{e}; trading halted");
@@ -170,8 +187,10 @@ impl Group {
                 interrupted = true;
                 break;
             }
-            progress.bars.fetch_add(batch.len() as u64, Ordering::Relaxed);
             steps += 1;
+            if paced || steps % STATUS_EVERY == 0 {
+                report_progress(&progress, &mut unreported, reached);
+            }
             if steps % STATUS_EVERY == 0 {
                 self.publish(&progress, None);
                 if !paced {
@@ -183,6 +202,7 @@ impl Group {
                 self.publish(&progress, Some(&batch));
             }
         }
+        report_progress(&progress, &mut unreported, reached);
         self.publish(&progress, None);
         if let Some(log) = self.log.take() {
             if let Err(e) = log.close().await {
