@@ -13,11 +13,18 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::step::{AccountFigures, RecordedBar, RiskRecord, StepRecord, SymbolSnapshot};
-use crate::execution::{FillRecord, OrderRecord};
+mod shared;
+mod stored;
+
+use shared::{assign, assign_state, changed, decode_ctx, decode_names, decode_working, shared};
+use stored::{
+    write, Blob, StateDelta, Stored, StoredDecision, StoredSnapshot, StoredState, StoredStep, StoredVersion, Text,
+    Values,
+};
+
+use super::step::{AccountFigures, StepRecord, SymbolSnapshot};
 use crate::market_data::Symbol;
-use crate::runner::{Callback, Decision, Outcome};
-use crate::state_machine::{SymbolState, Transition};
+use crate::runner::{Decision, Outcome};
 use crate::strategy::{CtxValue, StrategyVersion};
 
 /// How much state every step carries.
@@ -54,202 +61,6 @@ pub enum Entry {
 /// The payload format [`Codec`] writes; a session's manifest names it and
 /// a reader refuses any other.
 pub const RECORD_FORMAT: u32 = 2;
-
-/// A record as stored. Strings borrow from the payload on decoding, so
-/// that a record whose symbol, strategy version, working orders, `ctx` and
-/// indicator names are those of the symbol's previous step allocates none
-/// of them again (most steps change none).
-#[allow(clippy::large_enum_variant)] // as for `Entry`
-#[derive(Serialize, Deserialize)]
-enum Stored<'a> {
-    Step(#[serde(borrow)] StoredStep<'a>),
-    Snapshot(Vec<SymbolEntry>),
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredStep<'a> {
-    #[serde(borrow)]
-    symbol: Text<'a>,
-    time: i64,
-    bar: RecordedBar,
-    before: SymbolState,
-    transitions: Cow<'a, [Transition]>,
-    #[serde(borrow)]
-    decision: Option<StoredDecision<'a>>,
-    risk: Cow<'a, [RiskRecord]>,
-    orders: Cow<'a, [OrderRecord]>,
-    fills: Cow<'a, [FillRecord]>,
-    #[serde(borrow)]
-    after: StoredState<'a>,
-}
-
-/// A decision at the step's time; its version only when it changed (delta
-/// storage) or always (full storage).
-#[derive(Serialize, Deserialize)]
-struct StoredDecision<'a> {
-    callback: Callback,
-    #[serde(borrow)]
-    version: Option<StoredVersion<'a>>,
-    outcome: Cow<'a, Outcome>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredVersion<'a> {
-    #[serde(borrow)]
-    hash: Text<'a>,
-    generation: u64,
-}
-
-impl<'a> StoredVersion<'a> {
-    fn of(version: &'a StrategyVersion) -> StoredVersion<'a> {
-        StoredVersion { hash: Text(version.hash.as_bytes()), generation: version.generation }
-    }
-
-    /// The version, sharing `known`'s hash when it is the same.
-    fn to_version(&self, known: Option<&StrategyVersion>) -> Result<StrategyVersion, CodecError> {
-        Ok(match known {
-            Some(v) if v.hash.as_bytes() == self.hash.0 => {
-                StrategyVersion { hash: v.hash.clone(), generation: self.generation }
-            }
-            _ => StrategyVersion { hash: self.hash.to_str()?.into(), generation: self.generation },
-        })
-    }
-}
-
-/// A string as stored: postcard encodes a `str` and bytes alike (a length
-/// and the UTF-8), so this reads what a `&str` wrote. A reader compares the
-/// bytes with the string it already has (the symbol, the version's hash)
-/// and checks them as UTF-8 only when they are new.
-#[derive(Clone, Copy, Serialize, Deserialize)]
-struct Text<'a>(#[serde(with = "bytes")] &'a [u8]);
-
-impl<'a> Text<'a> {
-    fn to_str(self) -> Result<&'a str, CodecError> {
-        std::str::from_utf8(self.0).map_err(|e| CodecError::Decode(format!("a name that is not UTF-8: {e}")))
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-enum StoredState<'a> {
-    #[serde(borrow)]
-    Full(StoredSnapshot<'a>),
-    #[serde(borrow)]
-    Delta(StateDelta<'a>),
-}
-
-/// A [`SymbolSnapshot`] whose shared parts (working orders, `ctx`,
-/// indicator names) are kept as their own encodings ([`Blob`]).
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot<'a> {
-    state: SymbolState,
-    position: f64,
-    average_price: Option<f64>,
-    unrealized_pnl: f64,
-    #[serde(borrow)]
-    working: Blob<'a>,
-    quarantine: Option<Cow<'a, str>>,
-    account: AccountFigures,
-    #[serde(borrow)]
-    ctx: Blob<'a>,
-    #[serde(borrow)]
-    indicator_names: Blob<'a>,
-    indicator_values: Values<'a>,
-}
-
-/// The fields of a [`SymbolSnapshot`] that changed (`None`: unchanged).
-#[derive(Serialize, Deserialize, Default)]
-struct StateDelta<'a> {
-    state: Option<SymbolState>,
-    position: Option<f64>,
-    average_price: Option<Option<f64>>,
-    unrealized_pnl: Option<f64>,
-    #[serde(borrow)]
-    working: Option<Blob<'a>>,
-    quarantine: Option<Option<Cow<'a, str>>>,
-    account: Option<AccountFigures>,
-    #[serde(borrow)]
-    ctx: Option<Blob<'a>>,
-    #[serde(borrow)]
-    indicator_names: Option<Blob<'a>>,
-    indicator_values: Option<Values<'a>>,
-}
-
-/// Indicator values as stored (a sequence, as a slice encodes). Decoded
-/// into a vector taken from a per-thread spare, which the reader's entry
-/// gives back its previous vector to ([`Values::replace`]): decoding
-/// step after step into one entry allocates no vector.
-enum Values<'a> {
-    Borrowed(&'a [Option<f64>]),
-    Owned(Vec<Option<f64>>),
-}
-
-thread_local! {
-    static SPARE_VALUES: std::cell::Cell<Vec<Option<f64>>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-impl Values<'_> {
-    /// Puts these values into `slot`, keeping its old vector as the spare.
-    fn replace(self, slot: &mut Vec<Option<f64>>) {
-        match self {
-            Values::Borrowed(v) => {
-                slot.clear();
-                slot.extend_from_slice(v);
-            }
-            Values::Owned(v) => {
-                let old = std::mem::replace(slot, v);
-                SPARE_VALUES.with(|spare| spare.set(old));
-            }
-        }
-    }
-}
-
-impl Serialize for Values<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Values::Borrowed(v) => serializer.collect_seq(v.iter()),
-            Values::Owned(v) => serializer.collect_seq(v.iter()),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Values<'_> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Vec<Option<f64>>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a sequence of optional numbers")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut values = SPARE_VALUES.with(|spare| spare.take());
-                values.clear();
-                while let Some(value) = seq.next_element()? {
-                    values.push(value);
-                }
-                Ok(values)
-            }
-        }
-        deserializer.deserialize_seq(Visitor).map(Values::Owned)
-    }
-}
-
-/// A value's own postcard encoding, stored as bytes: comparing them with
-/// the last ones is how a reader knows it can share the value it has.
-#[derive(Clone, Copy, Serialize, Deserialize)]
-struct Blob<'a>(#[serde(with = "bytes")] &'a [u8]);
-
-/// `&[u8]` as postcard bytes (a length and the bytes, borrowed on reading).
-mod bytes {
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'de [u8], D::Error> {
-        serde::Deserialize::deserialize(deserializer)
-    }
-}
 
 /// Why a record cannot be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -306,107 +117,6 @@ fn encode_extend<T: Serialize + ?Sized>(value: &T, mut bytes: Vec<u8>) -> Vec<u8
     bytes.clear();
     // Encoding into a Vec cannot fail: every type here is serialisable.
     postcard::to_extend(value, bytes).expect("postcard encodes into a Vec")
-}
-
-/// A shared part's handle: an `Arc`, or maybe one.
-trait Handle: Clone {
-    fn same_handle(&self, other: &Self) -> bool;
-}
-
-impl<T: ?Sized> Handle for Arc<T> {
-    fn same_handle(&self, other: &Self) -> bool {
-        Arc::ptr_eq(self, other)
-    }
-}
-
-impl<T: ?Sized> Handle for Option<Arc<T>> {
-    fn same_handle(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        }
-    }
-}
-
-/// `*slot = value.clone()`, without touching the counters when `slot`
-/// already holds that very value (a reused entry, step after step).
-fn assign<H: Handle>(slot: &mut H, value: &H) {
-    if !slot.same_handle(value) {
-        *slot = value.clone();
-    }
-}
-
-/// Copies `from` into `to`, reusing `to`'s memory.
-fn assign_state(to: &mut SymbolSnapshot, from: &SymbolSnapshot) {
-    to.state = from.state;
-    to.position = from.position;
-    to.average_price = from.average_price;
-    to.unrealized_pnl = from.unrealized_pnl;
-    assign(&mut to.working, &from.working);
-    to.quarantine.clone_from(&from.quarantine);
-    to.account = from.account;
-    assign(&mut to.ctx, &from.ctx);
-    assign(&mut to.indicators.names, &from.indicators.names);
-    to.indicators.values.clone_from(&from.indicators.values);
-}
-
-/// Remembers `bytes` as the encoding last seen in `seen`.
-fn remember(seen: &mut Option<Vec<u8>>, bytes: &[u8]) {
-    let seen = seen.get_or_insert_with(Vec::new);
-    seen.clear();
-    seen.extend_from_slice(bytes);
-}
-
-/// Sets `slot` to the value `blob` encodes: `known`'s when `blob` is the
-/// encoding last seen (`seen`), else decoded afresh (and `seen` updated).
-fn shared<H: Handle>(
-    blob: Blob<'_>,
-    seen: &mut Option<Vec<u8>>,
-    known: Option<&H>,
-    slot: &mut H,
-    decode: impl FnOnce(&[u8]) -> Result<H, CodecError>,
-) -> Result<(), CodecError> {
-    if let (Some(bytes), Some(value)) = (seen.as_deref(), known) {
-        if bytes == blob.0 {
-            assign(slot, value);
-            return Ok(());
-        }
-    }
-    *slot = decode(blob.0)?;
-    remember(seen, blob.0);
-    Ok(())
-}
-
-/// Sets `slot` to what a delta's `blob` encodes, or to `base`'s value
-/// when the delta leaves it unchanged.
-fn changed<H: Handle>(
-    blob: Option<Blob<'_>>,
-    seen: &mut Option<Vec<u8>>,
-    base: &H,
-    slot: &mut H,
-    decode: impl FnOnce(&[u8]) -> Result<H, CodecError>,
-) -> Result<(), CodecError> {
-    match blob {
-        Some(b) => {
-            *slot = decode(b.0)?;
-            remember(seen, b.0);
-        }
-        None => assign(slot, base),
-    }
-    Ok(())
-}
-
-fn decode_working(bytes: &[u8]) -> Result<Arc<[OrderRecord]>, CodecError> {
-    postcard::from_bytes::<Vec<OrderRecord>>(bytes).map(Into::into).map_err(undecodable)
-}
-
-fn decode_ctx(bytes: &[u8]) -> Result<Option<Arc<CtxValue>>, CodecError> {
-    postcard::from_bytes::<Option<CtxValue>>(bytes).map(|c| c.map(Arc::new)).map_err(undecodable)
-}
-
-fn decode_names(bytes: &[u8]) -> Result<Arc<[String]>, CodecError> {
-    postcard::from_bytes::<Vec<String>>(bytes).map(Into::into).map_err(undecodable)
 }
 
 impl Codec {
@@ -689,13 +399,6 @@ fn decode_state(
     Ok(())
 }
 
-fn write(stored: &Stored, out: &mut Vec<u8>) {
-    out.clear();
-    // Encoding into a Vec cannot fail: every type here is serialisable.
-    let bytes = std::mem::take(out);
-    *out = postcard::to_extend(stored, bytes).expect("postcard encodes into a Vec");
-}
-
 /// Equal as stored: floats by their bits (so NaN equals NaN and -0 differs
 /// from 0, as a byte comparison of the log would see them).
 fn same(a: f64, b: f64) -> bool {
@@ -733,8 +436,11 @@ fn same_values(a: &[Option<f64>], b: &[Option<f64>]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::IndicatorValues;
+    use crate::events::{IndicatorValues, RecordedBar};
+    use crate::execution::OrderRecord;
     use crate::execution::{OrderKind, OrderPurpose, OrderSide, OrderStatus, TimeInForce};
+    use crate::runner::Callback;
+    use crate::state_machine::{SymbolState, Transition};
     use crate::strategy::CtxKey;
 
     fn stop_order(trigger: f64) -> OrderRecord {
