@@ -155,8 +155,7 @@ impl Group {
         // Bars and market time not yet added to `progress`, which every
         // group shares: a fast replay adds them every STATUS_EVERY steps,
         // so that groups on different cores do not take turns writing the
-        // same cache line at every bar (that cost 8 symbols on 2 cores a
-        // tenth of their speed).
+        // same cache line at every bar.
         let (mut unreported, mut reached) = (0u64, None);
         let mut batch: Vec<(usize, Bar)> = Vec::new();
         loop {

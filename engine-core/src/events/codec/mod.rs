@@ -269,14 +269,14 @@ impl Codec {
             }
             Stored::Step(s) => s,
         };
-        // The symbol's entry is updated in place; a new symbol's is added
-        // once its first step has decoded.
         // The symbol's name is checked as UTF-8 only when it is not the
         // last record's.
         let name = match &self.recent {
             Some(recent) if recent.as_bytes() == s.symbol.0 => recent,
             _ => s.symbol.to_str()?,
         };
+        // The symbol's entry is updated in place; a new symbol's is added
+        // once its first step has decoded.
         let known = self.last.contains_key(name);
         let mut new = None;
         let Last { symbol, state: last_state, version: last_version, encodings } = match known {
@@ -302,12 +302,12 @@ impl Codec {
             *entry = Entry::Step(StepRecord::blank(symbol.clone()));
         }
         let Entry::Step(step) = entry else { unreachable!("made a step above") };
-        // A failed decode leaves no half-updated encodings behind: the next
-        // record then decodes its shared parts afresh.
         let base = known.then_some(&*last_state);
         if base.is_none() && matches!(s.after, StoredState::Delta(_)) {
             return Err(no_base());
         }
+        // A failed decode leaves no half-updated encodings behind: the next
+        // record then decodes its shared parts afresh.
         if let Err(e) = decode_state(s.after, base, encodings, &mut step.after) {
             *encodings = Encodings::default();
             return Err(e);
