@@ -636,18 +636,18 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
             Ok(choice) => self.carry_out(choice, bar, account, risk)?,
             Err(e) => self.failed(e, bar, account)?,
         };
-        let outcome = match self.sink.steps() {
-            Some(_) if self.sink.enabled() => {
-                self.capture.decision = Some((time, callback, outcome.clone()));
-                outcome
-            }
-            Some(_) => {
-                self.capture.decision = Some((time, callback, outcome));
-                return Ok(());
-            }
-            None => outcome,
+        // The step record and the event stream each take the outcome; it is
+        // cloned only when both want it.
+        let (for_step, for_events) = match (self.sink.steps().is_some(), self.sink.enabled()) {
+            (true, true) => (Some(outcome.clone()), Some(outcome)),
+            (true, false) => (Some(outcome), None),
+            (false, true) => (None, Some(outcome)),
+            (false, false) => (None, None),
         };
-        if self.sink.enabled() {
+        if let Some(outcome) = for_step {
+            self.capture.decision = Some((time, callback, outcome));
+        }
+        if let Some(outcome) = for_events {
             let decision = Decision { time, callback, version: self.strategy.version().clone(), outcome };
             self.sink.record(RunnerEvent::Decision { symbol: self.symbol_id.clone(), decision });
         }
