@@ -13,13 +13,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+mod read;
 mod shared;
 mod stored;
 
+use read::Cursor;
 use shared::{assign, assign_state, changed, decode_ctx, decode_names, decode_working, shared};
 use stored::{
     write, Blob, StateDelta, Stored, StoredDecision, StoredSnapshot, StoredState, StoredStep, StoredVersion, Text,
-    Values,
+    FULL_STATE, SNAPSHOT,
 };
 
 use super::step::{AccountFigures, StepRecord, SymbolSnapshot};
@@ -178,7 +180,7 @@ impl Codec {
                 ctx: (!same_ctx).then(|| blob(&encodings.ctx)),
                 indicator_names: (!same_names).then(|| blob(&encodings.names)),
                 indicator_values: (!same_values(&base.indicators.values, &after.indicators.values))
-                    .then(|| Values::Borrowed(&after.indicators.values)),
+                    .then(|| &after.indicators.values[..]),
             }),
             _ => StoredState::Full(StoredSnapshot {
                 state: after.state,
@@ -190,7 +192,7 @@ impl Codec {
                 account: after.account,
                 ctx: blob(&encodings.ctx),
                 indicator_names: blob(&encodings.names),
-                indicator_values: Values::Borrowed(&after.indicators.values),
+                indicator_values: &after.indicators.values[..],
             }),
         };
         let stored = Stored::Step(StoredStep {
@@ -250,30 +252,31 @@ impl Codec {
     /// The result is the same as [`Codec::decode`]'s whatever `entry` held;
     /// after an error `entry` holds a partly decoded step.
     pub fn decode_into(&mut self, bytes: &[u8], entry: &mut Entry) -> Result<(), CodecError> {
-        let s = match postcard::from_bytes(bytes).map_err(undecodable)? {
-            Stored::Snapshot(entries) => {
-                self.last = entries
-                    .iter()
-                    .map(|e| {
-                        let last = Last {
-                            symbol: e.symbol.clone(),
-                            state: e.state.clone(),
-                            version: e.version.clone(),
-                            encodings: Encodings::default(),
-                        };
-                        (e.symbol.clone(), last)
-                    })
-                    .collect();
-                *entry = Entry::Snapshot(entries);
-                return Ok(());
-            }
-            Stored::Step(s) => s,
-        };
-        // The symbol's name is checked as UTF-8 only when it is not the
-        // last record's.
+        let mut c = Cursor::new(bytes);
+        if c.variant(2, "record kind")? == SNAPSHOT {
+            let entries: Vec<SymbolEntry> = c.serde()?;
+            c.finish()?;
+            self.last = entries
+                .iter()
+                .map(|e| {
+                    let last = Last {
+                        symbol: e.symbol.clone(),
+                        state: e.state.clone(),
+                        version: e.version.clone(),
+                        encodings: Encodings::default(),
+                    };
+                    (e.symbol.clone(), last)
+                })
+                .collect();
+            *entry = Entry::Snapshot(entries);
+            return Ok(());
+        }
+        // The fields in `StoredStep`'s order. The symbol's name is checked
+        // as UTF-8 only when it is not the last record's.
+        let name = c.bytes()?;
         let name = match &self.recent {
-            Some(recent) if recent.as_bytes() == s.symbol.0 => recent,
-            _ => s.symbol.to_str()?,
+            Some(recent) if recent.as_bytes() == name => recent,
+            _ => read::to_str(name)?,
         };
         // The symbol's entry is updated in place; a new symbol's is added
         // once its first step has decoded.
@@ -289,58 +292,55 @@ impl Codec {
             }),
         };
         let no_base = || CodecError::NoBase { symbol: symbol.to_string() };
-        // The decision's version: a new one only when it changed.
-        let new_version = match s.decision.as_ref().map(|d| &d.version) {
-            Some(Some(v)) => match &*last_version {
-                Some(k) if k.hash.as_bytes() == v.hash.0 && k.generation == v.generation => None,
-                known => Some(v.to_version(known.as_ref())?),
-            },
-            Some(None) if last_version.is_none() => return Err(no_base()),
-            _ => None,
-        };
         if !matches!(entry, Entry::Step(_)) {
             *entry = Entry::Step(StepRecord::blank(symbol.clone()));
         }
         let Entry::Step(step) = entry else { unreachable!("made a step above") };
-        let base = known.then_some(&*last_state);
-        if base.is_none() && matches!(s.after, StoredState::Delta(_)) {
-            return Err(no_base());
+        assign(&mut step.symbol, symbol);
+        step.time = c.i64()?;
+        c.bar(&mut step.bar)?;
+        step.before = c.state()?;
+        c.vec(&mut step.transitions)?;
+        // The decision's version is stored only when it changed (delta) or
+        // always (full); it is kept as the symbol's once the record decoded.
+        let mut new_version = None;
+        if c.some()? {
+            let callback = c.callback()?;
+            if c.some()? {
+                let (hash, generation) = (c.bytes()?, c.u64()?);
+                new_version = match &*last_version {
+                    Some(k) if k.hash.as_bytes() == hash && k.generation == generation => None,
+                    known => Some(StrategyVersion { hash: shared_hash(hash, known.as_ref())?, generation }),
+                };
+            }
+            let version = new_version.as_ref().or(last_version.as_ref()).ok_or_else(no_base)?;
+            let decision = step.decision.get_or_insert_with(|| Decision {
+                time: step.time,
+                callback,
+                version: version.clone(),
+                outcome: Outcome::Nothing,
+            });
+            decision.time = step.time;
+            decision.callback = callback;
+            assign(&mut decision.version.hash, &version.hash);
+            decision.version.generation = version.generation;
+            c.outcome(&mut decision.outcome)?;
+        } else {
+            step.decision = None;
         }
+        c.vec(&mut step.risk)?;
+        c.vec(&mut step.orders)?;
+        c.vec(&mut step.fills)?;
+        let base = known.then_some(&*last_state);
         // A failed decode leaves no half-updated encodings behind: the next
         // record then decodes its shared parts afresh.
-        if let Err(e) = decode_state(s.after, base, encodings, &mut step.after) {
+        if let Err(e) = read_state(&mut c, symbol, base, encodings, &mut step.after).and_then(|()| c.finish()) {
             *encodings = Encodings::default();
             return Err(e);
         }
         if let Some(v) = new_version {
             *last_version = Some(v);
         }
-        assign(&mut step.symbol, symbol);
-        step.time = s.time;
-        step.bar = s.bar;
-        step.before = s.before;
-        step.transitions = s.transitions.into_owned();
-        step.decision = match (s.decision, step.decision.take()) {
-            (None, _) => None,
-            (Some(d), reused) => {
-                let version = last_version.as_ref().expect("checked above");
-                let mut decision = reused.unwrap_or_else(|| Decision {
-                    time: s.time,
-                    callback: d.callback,
-                    version: version.clone(),
-                    outcome: Outcome::Nothing,
-                });
-                decision.time = s.time;
-                decision.callback = d.callback;
-                assign(&mut decision.version.hash, &version.hash);
-                decision.version.generation = version.generation;
-                decision.outcome = d.outcome.into_owned();
-                Some(decision)
-            }
-        };
-        step.risk = s.risk.into_owned();
-        step.orders = s.orders.into_owned();
-        step.fills = s.fills.into_owned();
         assign_state(last_state, &step.after);
         match &self.recent {
             Some(recent) if Arc::ptr_eq(recent, symbol) => {}
@@ -353,50 +353,58 @@ impl Codec {
     }
 }
 
-/// Decodes a stored state into `after`, from `base` (the symbol's previous
-/// state, if known) for a delta and for the shared parts.
-fn decode_state(
-    stored: StoredState<'_>,
+/// A version's hash as decoded, sharing `known`'s when it is the same.
+fn shared_hash(hash: &[u8], known: Option<&StrategyVersion>) -> Result<Arc<str>, CodecError> {
+    Ok(match known {
+        Some(v) if v.hash.as_bytes() == hash => v.hash.clone(),
+        _ => read::to_str(hash)?.into(),
+    })
+}
+
+/// Reads a stored state (`StoredState`) into `after`, from `base` (the
+/// symbol's previous state, if known) for a delta and for the shared parts.
+fn read_state(
+    c: &mut Cursor<'_>,
+    symbol: &Symbol,
     base: Option<&SymbolSnapshot>,
     encodings: &mut Encodings,
     after: &mut SymbolSnapshot,
 ) -> Result<(), CodecError> {
-    match stored {
-        StoredState::Full(f) => {
-            after.state = f.state;
-            after.position = f.position;
-            after.average_price = f.average_price;
-            after.unrealized_pnl = f.unrealized_pnl;
-            shared(f.working, &mut encodings.working, base.map(|b| &b.working), &mut after.working, decode_working)?;
-            after.quarantine = f.quarantine.map(Cow::into_owned);
-            after.account = f.account;
-            shared(f.ctx, &mut encodings.ctx, base.map(|b| &b.ctx), &mut after.ctx, decode_ctx)?;
-            let names = base.map(|b| &b.indicators.names);
-            shared(f.indicator_names, &mut encodings.names, names, &mut after.indicators.names, decode_names)?;
-            f.indicator_values.replace(&mut after.indicators.values);
-        }
-        StoredState::Delta(d) => {
-            let base = base.ok_or_else(|| CodecError::Decode("a delta without a base".into()))?;
-            after.state = d.state.unwrap_or(base.state);
-            after.position = d.position.unwrap_or(base.position);
-            after.average_price = d.average_price.unwrap_or(base.average_price);
-            after.unrealized_pnl = d.unrealized_pnl.unwrap_or(base.unrealized_pnl);
-            changed(d.working, &mut encodings.working, &base.working, &mut after.working, decode_working)?;
-            match d.quarantine {
-                Some(q) => after.quarantine = q.map(Cow::into_owned),
-                None => after.quarantine.clone_from(&base.quarantine),
-            }
-            after.account = d.account.unwrap_or(base.account);
-            changed(d.ctx, &mut encodings.ctx, &base.ctx, &mut after.ctx, decode_ctx)?;
-            let names = &base.indicators.names;
-            changed(d.indicator_names, &mut encodings.names, names, &mut after.indicators.names, decode_names)?;
-            match d.indicator_values {
-                Some(v) => v.replace(&mut after.indicators.values),
-                None => after.indicators.values.clone_from(&base.indicators.values),
-            }
+    if c.variant(2, "state storage")? == FULL_STATE {
+        after.state = c.state()?;
+        after.position = c.f64()?;
+        after.average_price = c.option_f64()?;
+        after.unrealized_pnl = c.f64()?;
+        shared(c.bytes()?, &mut encodings.working, base.map(|b| &b.working), &mut after.working, decode_working)?;
+        c.option_string(&mut after.quarantine)?;
+        after.account = c.account()?;
+        shared(c.bytes()?, &mut encodings.ctx, base.map(|b| &b.ctx), &mut after.ctx, decode_ctx)?;
+        let names = base.map(|b| &b.indicators.names);
+        shared(c.bytes()?, &mut encodings.names, names, &mut after.indicators.names, decode_names)?;
+        return c.values(&mut after.indicators.values);
+    }
+    // A delta: every field an `Option`, `None` when unchanged.
+    let base = base.ok_or_else(|| CodecError::NoBase { symbol: symbol.to_string() })?;
+    after.state = if c.some()? { c.state()? } else { base.state };
+    after.position = if c.some()? { c.f64()? } else { base.position };
+    after.average_price = if c.some()? { c.option_f64()? } else { base.average_price };
+    after.unrealized_pnl = if c.some()? { c.f64()? } else { base.unrealized_pnl };
+    changed(c.option_bytes()?, &mut encodings.working, &base.working, &mut after.working, decode_working)?;
+    match c.some()? {
+        true => c.option_string(&mut after.quarantine)?,
+        false => after.quarantine.clone_from(&base.quarantine),
+    }
+    after.account = if c.some()? { c.account()? } else { base.account };
+    changed(c.option_bytes()?, &mut encodings.ctx, &base.ctx, &mut after.ctx, decode_ctx)?;
+    let names = &base.indicators.names;
+    changed(c.option_bytes()?, &mut encodings.names, names, &mut after.indicators.names, decode_names)?;
+    match c.some()? {
+        true => c.values(&mut after.indicators.values),
+        false => {
+            after.indicators.values.clone_from(&base.indicators.values);
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// Equal as stored: floats by their bits (so NaN equals NaN and -0 differs
@@ -593,21 +601,180 @@ mod tests {
         }
     }
 
+    /// One symbol's steps through every state, callback and kind of
+    /// outcome, with transitions, risk verdicts, orders, fills, a
+    /// quarantine, quotes and a close time: every field the reader reads
+    /// by hand, in every form the encoder can write it.
+    fn varied_steps() -> Vec<StepRecord> {
+        use crate::events::RiskRecord;
+        use crate::execution::{FillRecord, Liquidity, OrderPurpose, OrderSide};
+        use crate::state_machine::StateEvent;
+        use crate::strategy::Side;
+        let version = |generation| StrategyVersion { hash: format!("{generation:064x}").into(), generation };
+        let states = [
+            SymbolState::Watch,
+            SymbolState::CloseWatch,
+            SymbolState::InTrade { entry_filled: false },
+            SymbolState::InTrade { entry_filled: true },
+        ];
+        let callbacks = [Callback::DetectOpportunity, Callback::FilterCommitment, Callback::ManagePosition];
+        let outcomes = [
+            Outcome::Nothing,
+            Outcome::Setup { reason: "setup".into() },
+            Outcome::Enter { side: Side::Short, quantity: 2.5, reason: "enter".into() },
+            Outcome::Cancel { reason: "cancel".into() },
+            Outcome::Exit { fraction: 0.5, reason: "exit".into() },
+            Outcome::Update { stop: Some(1.0), target: None, reason: "update".into() },
+            Outcome::Refused { reason: "refused".into() },
+        ];
+        (0..28i64)
+            .map(|i| {
+                let u = i as usize;
+                let mut bar = RecordedBar::of(&crate::market_data::Bar::new("X".into(), i, 1.0, 2.0, 0.5, 1.5, 3.0));
+                if i % 3 == 1 {
+                    (bar.bid, bar.ask, bar.close_time) = (Some(1.49), Some(1.51), Some(-i * 1_000_000_007));
+                }
+                let state = states[u % 4];
+                let after = SymbolSnapshot {
+                    state,
+                    position: if i % 2 == 0 { 0.0 } else { -(i as f64) / 3.0 },
+                    average_price: (i % 2 == 1).then_some(f64::MAX / i as f64),
+                    unrealized_pnl: f64::MIN_POSITIVE * i as f64,
+                    working: if i % 5 == 0 { vec![stop_order(i as f64)].into() } else { Arc::new([]) },
+                    quarantine: (i % 7 == 3).then(|| format!("quarantined at {i} ✓")),
+                    account: AccountFigures {
+                        cash: 1e6 - i as f64,
+                        equity: f64::NAN,
+                        realized_pnl: -0.0,
+                        unrealized_pnl: f64::INFINITY,
+                        fees: i as f64 * 0.01,
+                    },
+                    ctx: ctx(i / 6),
+                    indicators: IndicatorValues {
+                        names: vec!["ema(9)".to_string(), format!("x{}", i / 9)].into(),
+                        values: vec![(i % 4 != 0).then_some(i as f64), None],
+                    },
+                };
+                StepRecord {
+                    symbol: "X".into(),
+                    time: i * 60_000 - 1_000_000,
+                    bar,
+                    before: states[(u + 3) % 4],
+                    transitions: (i % 3 == 0)
+                        .then(|| Transition {
+                            time: i,
+                            from: states[(u + 3) % 4],
+                            to: state,
+                            event: StateEvent::SetupFound,
+                            reason: format!("reason {i}"),
+                        })
+                        .into_iter()
+                        .collect(),
+                    decision: (i % 4 != 2).then(|| Decision {
+                        time: i * 60_000 - 1_000_000,
+                        callback: callbacks[u % 3],
+                        version: version(1 + i as u64 / 10),
+                        outcome: outcomes[u % 7].clone(),
+                    }),
+                    risk: match i % 4 {
+                        0 => vec![RiskRecord::Approved { quantity: 1.0 }],
+                        1 => vec![RiskRecord::Refused { code: "RISK_MAX_POSITIONS".into(), message: "full".into() }],
+                        _ => Vec::new(),
+                    },
+                    orders: if i % 6 == 5 { vec![stop_order(2.0)] } else { Vec::new() },
+                    fills: if i % 4 == 3 {
+                        vec![FillRecord {
+                            order_id: 7,
+                            symbol: "X".into(),
+                            time: i,
+                            side: OrderSide::Buy,
+                            purpose: OrderPurpose::Entry,
+                            quantity: 1.0,
+                            price: 1.5,
+                            fee: 0.01,
+                            liquidity: Liquidity::Taker,
+                            realized_pnl: 0.0,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    after,
+                }
+            })
+            .collect()
+    }
+
+    /// Equal as stored: the NaN in the figures compares by its bits.
+    fn same_steps(a: &[StepRecord], b: &[StepRecord]) -> bool {
+        let bits = |s: &[StepRecord]| format!("{s:?}");
+        a.len() == b.len() && bits(a) == bits(b)
+    }
+
     #[test]
-    fn names_and_values_are_stored_as_a_str_and_a_slice_are() {
-        // Record format 2 was written with `&str` and `Cow<[Option<f64>]>`.
-        let text = Text(b"BTCUSDT");
-        assert_eq!(postcard::to_allocvec(&text).unwrap(), postcard::to_allocvec("BTCUSDT").unwrap());
-        let values = [Some(1.5), None, Some(-2.0)];
-        let slice: Cow<[Option<f64>]> = Cow::Borrowed(&values);
-        assert_eq!(postcard::to_allocvec(&Values::Borrowed(&values)).unwrap(), postcard::to_allocvec(&slice).unwrap());
-        let bytes = postcard::to_allocvec(&slice).unwrap();
-        let Values::Owned(decoded) = postcard::from_bytes::<Values>(&bytes).unwrap() else { panic!("owned") };
-        assert_eq!(decoded, values);
-        // A name that is not UTF-8 is refused.
-        let bad = postcard::to_allocvec(&Text(&[0xff, 0xfe])).unwrap();
-        let text: Text = postcard::from_bytes(&bad).unwrap();
-        assert!(matches!(text.to_str(), Err(CodecError::Decode(_))));
+    fn every_field_in_every_form_reads_back_as_written() {
+        for storage in [Storage::Full, Storage::Delta] {
+            let mut codec = Codec::new(storage);
+            let mut reader = Codec::new(storage);
+            let mut reused = Entry::Snapshot(Vec::new());
+            let mut read = Vec::new();
+            for step in varied_steps() {
+                let mut out = Vec::new();
+                codec.encode_step(&mut step.clone(), &mut out);
+                reader.decode_into(&out, &mut reused).unwrap();
+                let Entry::Step(decoded) = &reused else { panic!("a step") };
+                read.push(decoded.clone());
+            }
+            assert!(same_steps(&read, &varied_steps()), "{storage:?}:\n{read:#?}");
+        }
+    }
+
+    #[test]
+    fn a_cut_or_lengthened_record_is_refused_and_a_changed_one_never_panics() {
+        for storage in [Storage::Full, Storage::Delta] {
+            let mut codec = Codec::new(storage);
+            let records: Vec<Vec<u8>> = varied_steps()
+                .into_iter()
+                .map(|mut step| {
+                    let mut out = Vec::new();
+                    codec.encode_step(&mut step, &mut out);
+                    out
+                })
+                .collect();
+            let reader_at = |i: usize| {
+                let mut reader = Codec::new(storage);
+                for record in &records[..i] {
+                    reader.decode(record).unwrap();
+                }
+                reader
+            };
+            for (i, record) in records.iter().enumerate() {
+                for cut in 0..record.len() {
+                    let result = reader_at(i).decode(&record[..cut]);
+                    assert!(matches!(result, Err(CodecError::Decode(_))), "{storage:?} record {i} cut at {cut}");
+                }
+                let mut longer = record.clone();
+                longer.push(0);
+                let err = reader_at(i).decode(&longer).unwrap_err();
+                assert_eq!(err, CodecError::Decode("1 bytes after the record's end".into()));
+                for at in 0..record.len() {
+                    let mut changed = record.clone();
+                    changed[at] ^= 0x5a;
+                    let _ = reader_at(i).decode(&changed);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_is_stored_as_a_str_and_one_that_is_not_utf8_is_refused() {
+        assert_eq!(postcard::to_allocvec(&Text(b"BTCUSDT")).unwrap(), postcard::to_allocvec("BTCUSDT").unwrap());
+        let mut record = Vec::new();
+        Codec::new(Storage::Full).encode_step(&mut steps().remove(0), &mut record);
+        // The variant index, the name's length, then the name "A".
+        assert_eq!(&record[..3], &[0, 1, b'A']);
+        record[2] = 0xff;
+        let err = Codec::new(Storage::Full).decode(&record).unwrap_err();
+        assert!(matches!(&err, CodecError::Decode(m) if m.contains("not UTF-8")), "{err}");
     }
 
     #[test]
@@ -641,7 +808,7 @@ mod tests {
                 account: AccountFigures::default(),
                 ctx: Blob(&[1, 0xff]),
                 indicator_names: Blob(&names),
-                indicator_values: Values::Borrowed(&[]),
+                indicator_values: &[],
             }),
         });
         let mut out = Vec::new();

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use super::stored::Blob;
 use super::{undecodable, CodecError};
 use crate::events::step::SymbolSnapshot;
 use crate::execution::OrderRecord;
@@ -64,27 +63,27 @@ fn remember(seen: &mut Option<Vec<u8>>, bytes: &[u8]) {
 /// Sets `slot` to the value `blob` encodes: `known`'s when `blob` is the
 /// encoding last seen (`seen`), else decoded afresh (and `seen` updated).
 pub(super) fn shared<H: Handle>(
-    blob: Blob<'_>,
+    blob: &[u8],
     seen: &mut Option<Vec<u8>>,
     known: Option<&H>,
     slot: &mut H,
     decode: impl FnOnce(&[u8]) -> Result<H, CodecError>,
 ) -> Result<(), CodecError> {
     if let (Some(bytes), Some(value)) = (seen.as_deref(), known) {
-        if bytes == blob.0 {
+        if bytes == blob {
             assign(slot, value);
             return Ok(());
         }
     }
-    *slot = decode(blob.0)?;
-    remember(seen, blob.0);
+    *slot = decode(blob)?;
+    remember(seen, blob);
     Ok(())
 }
 
 /// Sets `slot` to what a delta's `blob` encodes, or to `base`'s value
 /// when the delta leaves it unchanged.
 pub(super) fn changed<H: Handle>(
-    blob: Option<Blob<'_>>,
+    blob: Option<&[u8]>,
     seen: &mut Option<Vec<u8>>,
     base: &H,
     slot: &mut H,
@@ -92,8 +91,8 @@ pub(super) fn changed<H: Handle>(
 ) -> Result<(), CodecError> {
     match blob {
         Some(b) => {
-            *slot = decode(b.0)?;
-            remember(seen, b.0);
+            *slot = decode(b)?;
+            remember(seen, b);
         }
         None => assign(slot, base),
     }
