@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::error::{CorruptReason, LogError, TornTail};
-use super::frame::FILE_HEADER_LEN;
+use super::frame::{FrameHeader, FILE_HEADER_LEN};
 use super::index::{index_path, read_index_file, validate_entries, IndexEntry};
 use super::options::DEFAULT_INDEX_EVERY;
 use super::scan::{read_file_header, scan, FileHeader, Next, RecordStream, ScanState, Stop, StreamError};
@@ -255,6 +255,29 @@ impl LogReader {
     /// is not an error (see `torn_tail`). After an error it returns
     /// `Ok(None)` until a seek or rewind.
     pub fn next_into(&mut self, payload: &mut Vec<u8>) -> Result<Option<RecordHeader>, LogError> {
+        let Some(found) = self.next_header()? else { return Ok(None) };
+        match self.stream.read_payload(&found.frame, payload) {
+            Ok(()) => Ok(Some(found.record_header())),
+            Err(e) => Err(self.failure(found.offset, e)),
+        }
+    }
+
+    /// As [`Self::next_into`], but the payload is lent: straight from the
+    /// read buffer when it lies there whole and uncompressed (no copy),
+    /// else from `spare`. The way to read a log record after record.
+    pub fn next_lent<'s>(&'s mut self, spare: &'s mut Vec<u8>) -> Result<Option<(RecordHeader, &'s [u8])>, LogError> {
+        let Some(found) = self.next_header()? else { return Ok(None) };
+        match self.stream.payload(&found.frame, spare) {
+            Ok(payload) => Ok(Some((found.record_header(), payload))),
+            Err(e) => {
+                self.failed = true;
+                Err(stream_error(&self.path, found.offset, e, "reading a record"))
+            }
+        }
+    }
+
+    /// The next record's checked header, its payload not read yet.
+    fn next_header(&mut self) -> Result<Option<Found>, LogError> {
         if self.failed {
             return Ok(None);
         }
@@ -268,25 +291,21 @@ impl LogReader {
                 _ => Ok(None),
             };
         }
-        let result = match self.stream.read_header(self.valid_end) {
-            Ok(Next::Header(h)) => self.stream.read_payload(&h, payload).map(|()| h),
-            Ok(Next::End) => return Ok(None),
-            Ok(Next::Torn(_)) => Err(StreamError::Corrupt(CorruptReason::PastValidEnd { valid_end: self.valid_end })),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(h) => Ok(Some(RecordHeader {
-                seq: h.seq,
-                time: h.time,
-                offset,
-                stored_len: h.len,
-                compressed: h.compressed(),
-            })),
-            Err(e) => {
-                self.failed = true;
-                Err(self.stream_error(offset, e, "reading a record"))
+        match self.stream.read_header(self.valid_end) {
+            Ok(Next::Header(frame)) => Ok(Some(Found { frame, offset })),
+            Ok(Next::End) => Ok(None),
+            Ok(Next::Torn(_)) => {
+                let e = StreamError::Corrupt(CorruptReason::PastValidEnd { valid_end: self.valid_end });
+                Err(self.failure(offset, e))
             }
+            Err(e) => Err(self.failure(offset, e)),
         }
+    }
+
+    /// Iteration stops at its first error, which names the record's offset.
+    fn failure(&mut self, offset: u64, e: StreamError) -> LogError {
+        self.failed = true;
+        self.stream_error(offset, e, "reading a record")
     }
 
     /// Iterator over the records from the current position.
@@ -362,7 +381,7 @@ impl LogReader {
 
     /// Reads the header at the stream position during a seek, as strictly
     /// as iteration would.
-    fn step_header(&mut self) -> Result<super::frame::FrameHeader, LogError> {
+    fn step_header(&mut self) -> Result<FrameHeader, LogError> {
         let offset = self.stream.pos;
         match self.stream.read_header(self.valid_end) {
             Ok(Next::Header(h)) => Ok(h),
@@ -376,9 +395,31 @@ impl LogReader {
     }
 
     fn stream_error(&self, offset: u64, e: StreamError, op: &'static str) -> LogError {
-        match e {
-            StreamError::Io(e) => LogError::io(&self.path, op, e),
-            StreamError::Corrupt(reason) => LogError::Corrupt { path: self.path.clone(), offset, reason },
+        stream_error(&self.path, offset, e, op)
+    }
+}
+
+fn stream_error(path: &Path, offset: u64, e: StreamError, op: &'static str) -> LogError {
+    match e {
+        StreamError::Io(e) => LogError::io(path, op, e),
+        StreamError::Corrupt(reason) => LogError::Corrupt { path: path.to_path_buf(), offset, reason },
+    }
+}
+
+/// A record's header found at `offset`.
+struct Found {
+    frame: FrameHeader,
+    offset: u64,
+}
+
+impl Found {
+    fn record_header(&self) -> RecordHeader {
+        RecordHeader {
+            seq: self.frame.seq,
+            time: self.frame.time,
+            offset: self.offset,
+            stored_len: self.frame.len,
+            compressed: self.frame.compressed(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `recover` (with payloads) all go through here.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::error::{CorruptReason, LogError, TornTail};
@@ -77,6 +77,9 @@ pub(crate) struct RecordStream {
     pub expect: Option<u64>,
     /// Holds compressed payloads between read and decompression.
     scratch: Vec<u8>,
+    /// Bytes of a payload lent out of `inner`'s buffer ([`Self::payload`]),
+    /// consumed before `inner` is next used; `inner_pos` counts them already.
+    lent: usize,
 }
 
 impl RecordStream {
@@ -88,11 +91,18 @@ impl RecordStream {
             pos,
             expect: None,
             scratch: Vec::new(),
+            lent: 0,
         })
+    }
+
+    /// Consumes the payload last lent out of the buffer.
+    fn settle(&mut self) {
+        self.inner.consume(std::mem::take(&mut self.lent));
     }
 
     /// Positions at a record start known to hold `expect` (or anything, for `None`).
     pub fn goto(&mut self, pos: u64, expect: Option<u64>) -> io::Result<()> {
+        self.settle();
         let delta = i64::try_from(pos as i128 - self.inner_pos as i128);
         let moved = match delta {
             Ok(d) if self.inner_pos != UNKNOWN => self.inner.seek_relative(d),
@@ -123,6 +133,7 @@ impl RecordStream {
             // stopping on it) or a failed payload read.
             self.goto(self.pos, self.expect)?;
         }
+        self.settle();
         let mut h = [0u8; RECORD_HEADER_LEN];
         read_tracked(&mut self.inner, &mut self.inner_pos, &mut h)?;
         let header = decode_header(&h).map_err(StreamError::Corrupt)?;
@@ -135,6 +146,7 @@ impl RecordStream {
 
     /// Moves past the payload of the header just read, without reading it.
     pub fn skip_payload(&mut self, header: &FrameHeader) -> io::Result<()> {
+        self.settle();
         if let Err(e) = self.inner.seek_relative(i64::from(header.len)) {
             self.inner_pos = UNKNOWN;
             return Err(e);
@@ -147,6 +159,7 @@ impl RecordStream {
     /// header just read into `out`. No allocation once `out` and the scratch
     /// buffer have grown to the largest record.
     pub fn read_payload(&mut self, header: &FrameHeader, out: &mut Vec<u8>) -> Result<(), StreamError> {
+        self.settle();
         let len = header.len as usize;
         if header.compressed() {
             self.scratch.clear();
@@ -162,6 +175,25 @@ impl RecordStream {
         }
         self.accept(header);
         Ok(())
+    }
+
+    /// As [`Self::read_payload`], but an uncompressed payload that is
+    /// whole in the read buffer is checked and lent from there, not copied;
+    /// `spare` holds any other.
+    pub fn payload<'s>(&'s mut self, header: &FrameHeader, spare: &'s mut Vec<u8>) -> Result<&'s [u8], StreamError> {
+        self.settle();
+        let len = header.len as usize;
+        if header.compressed() || self.inner.buffer().len() < len {
+            self.read_payload(header, spare)?;
+            return Ok(spare);
+        }
+        let payload = &self.inner.buffer()[..len];
+        check_payload_crc(header, payload).map_err(StreamError::Corrupt)?;
+        self.lent = len;
+        self.pos += header.frame_len();
+        self.inner_pos = self.pos;
+        self.expect = Some(header.seq + 1);
+        Ok(payload)
     }
 
     fn accept(&mut self, header: &FrameHeader) {

@@ -118,11 +118,11 @@ impl SessionReader {
     /// reading a session allocates and frees next to nothing. Clone the
     /// event to keep it ([`SessionReader::next_event`]).
     pub fn advance(&mut self) -> Result<Option<&SessionEvent>, SessionError> {
-        let Some(header) = self.log.next_into(&mut self.payload)? else {
+        let Some((header, payload)) = self.log.next_lent(&mut self.payload)? else {
             return Ok(None);
         };
         let event = &mut self.current;
-        self.codec.decode_into(&self.payload, &mut event.entry).map_err(|source| SessionError::Record {
+        self.codec.decode_into(payload, &mut event.entry).map_err(|source| SessionError::Record {
             path: self.dir.join(EVENTS_FILE).display().to_string(),
             seq: header.seq,
             offset: header.offset,
