@@ -154,7 +154,10 @@ fn main() -> ExitCode {
                 }),
             Err(e) => Err(format!("ROUNDS: {e}")),
         },
-        _ => Err("usage: event_log_cost record DIR [BARS] | off [BARS] | read DIR [ROUNDS] | write DIR [BARS] [ROUNDS]".into()),
+        _ => {
+            Err("usage: event_log_cost record DIR [BARS] | off [BARS] | read DIR [ROUNDS] | write DIR [BARS] [ROUNDS]"
+                .into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
