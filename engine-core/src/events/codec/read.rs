@@ -77,7 +77,7 @@ impl<'a> Cursor<'a> {
     #[inline(never)]
     fn long_varint(&mut self) -> Result<u64, CodecError> {
         let mut value = 0u64;
-        for (i, &b) in self.rest.iter().take(10).enumerate() {
+        for (i, &b) in self.rest.iter().enumerate().take(10) {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
                 if i == 9 && b > 1 {
@@ -87,7 +87,9 @@ impl<'a> Cursor<'a> {
                 return Ok(value);
             }
         }
-        match self.rest.len() < 10 && self.rest.iter().all(|b| b & 0x80 != 0) {
+        // Fewer than 10 bytes left, none of them last: the record ends
+        // early; else the tenth byte carries bits past 64.
+        match self.rest.len() < 10 {
             true => Err(ends_early()),
             false => Err(malformed("an integer wider than 64 bits")),
         }

@@ -269,6 +269,8 @@ impl LogReader {
         let Some(found) = self.next_header()? else { return Ok(None) };
         match self.stream.payload(&found.frame, spare) {
             Ok(payload) => Ok(Some((found.record_header(), payload))),
+            // `failure` would borrow all of `self`, which the lent payload
+            // still holds here; these are the fields it sets and reads.
             Err(e) => {
                 self.failed = true;
                 Err(stream_error(&self.path, found.offset, e, "reading a record"))

@@ -187,13 +187,10 @@ impl RecordStream {
             self.read_payload(header, spare)?;
             return Ok(spare);
         }
-        let payload = &self.inner.buffer()[..len];
-        check_payload_crc(header, payload).map_err(StreamError::Corrupt)?;
+        check_payload_crc(header, &self.inner.buffer()[..len]).map_err(StreamError::Corrupt)?;
         self.lent = len;
-        self.pos += header.frame_len();
-        self.inner_pos = self.pos;
-        self.expect = Some(header.seq + 1);
-        Ok(payload)
+        self.accept(header);
+        Ok(&self.inner.buffer()[..len])
     }
 
     fn accept(&mut self, header: &FrameHeader) {
