@@ -17,7 +17,8 @@
 //! Usage: `event_log_cost record DIR [BARS]` (default 200,000) records the
 //! session; `off [BARS]` runs the same engine with recording off; `read DIR [ROUNDS]` (default 10) reads it; `write DIR [BARS]
 //! [ROUNDS]` runs the engine with recording off and on, alternately, and
-//! prints the best time of each and the throughput recording costs.
+//! prints the best time of each, the throughput recording costs, and the
+//! median of each round's figure.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -83,26 +84,37 @@ fn synthetic(bars: usize) -> Vec<Bar> {
     generate(&SyntheticConfig { symbol: "S0".into(), seed: 0, bars, ..SyntheticConfig::default() }).bars
 }
 
-/// Runs off and recording alternately; prints the best of each.
+/// Runs off and recording alternately; prints the best of each, and the
+/// median of each round's throughput lost (a round's two runs are
+/// seconds apart, so the machine's drift between rounds cancels out).
 fn write(dir: &Path, bars: usize, rounds: usize) -> Result<(), String> {
     let data = synthetic(bars);
-    let (mut off, mut on) = (f64::MAX, f64::MAX);
+    let (mut off, mut on, mut lost) = (f64::MAX, f64::MAX, Vec::new());
     for round in 0..rounds.max(1) {
         let start = Instant::now();
         run(data.clone(), None)?;
-        off = off.min(start.elapsed().as_secs_f64());
+        let this_off = start.elapsed().as_secs_f64();
         let id = format!("write-{round}");
         let start = Instant::now();
         run(data.clone(), Some((dir, &id)))?;
-        on = on.min(start.elapsed().as_secs_f64());
+        let this_on = start.elapsed().as_secs_f64();
         std::fs::remove_dir_all(dir.join(&id)).map_err(|e| e.to_string())?;
+        (off, on) = (off.min(this_off), on.min(this_on));
+        lost.push((1.0 - this_off / this_on) * 100.0);
     }
+    lost.sort_by(f64::total_cmp);
+    let median = match lost.len() % 2 {
+        1 => lost[lost.len() / 2],
+        _ => (lost[lost.len() / 2 - 1] + lost[lost.len() / 2]) / 2.0,
+    };
     println!(
-        "{bars} bars, best of {rounds}: off {:.1} ms, full {:.1} ms: {:.1}% extra time, {:.1}% throughput lost",
+        "{bars} bars, best of {rounds}: off {:.1} ms, full {:.1} ms: {:.1}% extra time, {:.1}% throughput lost; \
+         per round {}: median {median:.1}% lost",
         off * 1e3,
         on * 1e3,
         (on / off - 1.0) * 100.0,
-        (1.0 - off / on) * 100.0
+        (1.0 - off / on) * 100.0,
+        lost.iter().map(|l| format!("{l:.1}")).collect::<Vec<_>>().join(", "),
     );
     Ok(())
 }
