@@ -209,7 +209,7 @@ function detect_opportunity(md, ctx, ind)
 end
 "#,
     );
-    let bars = bars(3);
+    let bars = bars(4);
     let mut driver = Driver::new(&path);
     driver.step(&bars[0]).unwrap();
     assert_eq!(driver.ctx("side"), None);
@@ -244,9 +244,14 @@ end
     assert_eq!(driver.number("confidence"), Some(0.7));
     assert_close(driver.number("bias"), Some(0.6), "bias");
 
+    // The other side (each is a string the host made once per load).
+    driver.position = PositionView { side: Some(Side::Long), ..driver.position.clone() };
+    driver.step(&bars[2]).unwrap();
+    assert_eq!(driver.ctx("side"), Some(CtxValue::Str("long".into())));
+
     // Flat again: the table follows.
     driver.position = PositionView::default();
-    driver.step(&bars[2]).unwrap();
+    driver.step(&bars[3]).unwrap();
     assert_eq!(driver.ctx("side"), None);
     assert_eq!(driver.ctx("entry"), None);
     assert_eq!(driver.number("quantity"), Some(0.0));

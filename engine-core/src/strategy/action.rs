@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use mlua::{Table, Value};
+use mlua::{Lua, Table, Value};
 use serde::{Deserialize, Serialize};
 
 use super::ctx::CtxValue;
@@ -103,10 +103,39 @@ pub struct ActionError {
     pub problem: String,
 }
 
+/// Every field name an action table may have (`Fields` reads no other;
+/// one missing here panics in the action tests).
+const FIELDS: [&str; 10] =
+    ["action", "size", "stop", "target", "limit", "trigger", "tif", "post_only", "reason", "fraction"];
+
+/// The field names as strings of one Lua state, made once per load: with a
+/// memory limit set, mlua makes a new Lua string in a protected call for
+/// every `&str` key it pushes, about 1,400 instructions each.
+pub struct ActionKeys {
+    keys: [mlua::String; FIELDS.len()],
+}
+
+impl ActionKeys {
+    pub fn new(lua: &Lua) -> mlua::Result<ActionKeys> {
+        let mut keys = Vec::with_capacity(FIELDS.len());
+        for name in FIELDS {
+            keys.push(lua.create_string(name)?);
+        }
+        let keys = keys.try_into().unwrap_or_else(|_| unreachable!("one key per field"));
+        Ok(ActionKeys { keys })
+    }
+
+    fn key(&self, field: &str) -> &mlua::String {
+        let at = FIELDS.iter().position(|&f| f == field).expect("a field of FIELDS");
+        &self.keys[at]
+    }
+}
+
 /// Reads the fields of one action table.
 struct Fields<'a> {
     callback: &'static str,
     table: &'a Table,
+    keys: &'a ActionKeys,
 }
 
 impl Fields<'_> {
@@ -115,7 +144,7 @@ impl Fields<'_> {
     }
 
     fn raw(&self, field: &str) -> Result<Value, ActionError> {
-        self.table.raw_get(field).map_err(|e| self.error(field, format!("cannot be read: {e}")))
+        self.table.raw_get(self.keys.key(field)).map_err(|e| self.error(field, format!("cannot be read: {e}")))
     }
 
     /// An optional finite number, positive when `positive`.
@@ -161,10 +190,11 @@ impl Fields<'_> {
         for pair in self.table.pairs::<Value, Value>() {
             let (key, _) = pair.map_err(|e| self.error("?", format!("cannot be read: {e}")))?;
             let name = match &key {
-                Value::String(s) => s.to_string_lossy(),
+                Value::String(s) => s.as_bytes(),
                 other => return Err(self.error(&format!("[{}]", other.type_name()), "is not a field name")),
             };
-            if !allowed.contains(&name.as_str()) {
+            if !allowed.iter().any(|a| a.as_bytes() == &name[..]) {
+                let name = String::from_utf8_lossy(&name);
                 return Err(
                     self.error(&name, format!("is not a field of this action (fields: {})", allowed.join(", ")))
                 );
@@ -195,11 +225,11 @@ fn table<'a>(callback: &'static str, value: &'a Value) -> Result<Option<&'a Tabl
 }
 
 /// `detect_opportunity`'s result: nil or a setup table (plain data).
-pub fn parse_setup(value: &Value) -> Result<Option<Setup>, ActionError> {
+pub fn parse_setup(value: &Value, keys: &ActionKeys) -> Result<Option<Setup>, ActionError> {
     let Some(t) = table("detect_opportunity", value)? else {
         return Ok(None);
     };
-    let f = Fields { callback: "detect_opportunity", table: t };
+    let f = Fields { callback: "detect_opportunity", table: t, keys };
     let reason = f.reason()?;
     let data = CtxValue::from_lua(value, "setup").map_err(|e| ActionError {
         callback: "detect_opportunity",
@@ -211,11 +241,11 @@ pub fn parse_setup(value: &Value) -> Result<Option<Setup>, ActionError> {
 
 /// `filter_commitment`'s result: nil, `{action = "long" | "short", size,
 /// stop, target, limit, reason}` or `{action = "cancel", reason}`.
-pub fn parse_commitment(value: &Value) -> Result<Option<Commitment>, ActionError> {
+pub fn parse_commitment(value: &Value, keys: &ActionKeys) -> Result<Option<Commitment>, ActionError> {
     let Some(t) = table("filter_commitment", value)? else {
         return Ok(None);
     };
-    let f = Fields { callback: "filter_commitment", table: t };
+    let f = Fields { callback: "filter_commitment", table: t, keys };
     let action = f.action(&["long", "short", "cancel"])?;
     if action == "cancel" {
         f.only(&["action", "reason"])?;
@@ -274,11 +304,11 @@ fn check_entry_prices(e: &Entry) -> Result<(), (&'static str, String)> {
 /// `manage_position`'s result: nil, `{action = "exit", fraction, reason}`
 /// (fraction defaults to 1: the whole position) or `{action = "update",
 /// stop, target, reason}`.
-pub fn parse_management(value: &Value) -> Result<Option<Management>, ActionError> {
+pub fn parse_management(value: &Value, keys: &ActionKeys) -> Result<Option<Management>, ActionError> {
     let Some(t) = table("manage_position", value)? else {
         return Ok(None);
     };
-    let f = Fields { callback: "manage_position", table: t };
+    let f = Fields { callback: "manage_position", table: t, keys };
     match f.action(&["exit", "update"])?.as_str() {
         "exit" => {
             f.only(&["action", "fraction", "reason"])?;
@@ -302,7 +332,6 @@ pub fn parse_management(value: &Value) -> Result<Option<Management>, ActionError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mlua::Lua;
 
     fn eval(lua: &Lua, code: &str) -> Value {
         lua.load(code).eval().unwrap()
@@ -311,9 +340,10 @@ mod tests {
     #[test]
     fn entries_cancels_exits_and_updates_parse() {
         let lua = Lua::new();
+        let keys = ActionKeys::new(&lua).unwrap();
         let v = eval(&lua, r#"return {action = "long", size = 2, stop = 95, target = 110, reason = "cross"}"#);
         assert_eq!(
-            parse_commitment(&v).unwrap(),
+            parse_commitment(&v, &keys).unwrap(),
             Some(Commitment::Enter(Entry {
                 size: Some(2.0),
                 stop: Some(95.0),
@@ -322,25 +352,32 @@ mod tests {
             }))
         );
         let v = eval(&lua, r#"return {action = "cancel", reason = "faded"}"#);
-        assert_eq!(parse_commitment(&v).unwrap(), Some(Commitment::Cancel { reason: "faded".into() }));
-        assert_eq!(parse_commitment(&Value::Nil).unwrap(), None);
+        assert_eq!(parse_commitment(&v, &keys).unwrap(), Some(Commitment::Cancel { reason: "faded".into() }));
+        assert_eq!(parse_commitment(&Value::Nil, &keys).unwrap(), None);
         let v = eval(&lua, r#"return {action = "exit", fraction = 0.5}"#);
-        assert_eq!(parse_management(&v).unwrap(), Some(Management::Exit { fraction: 0.5, reason: String::new() }));
+        assert_eq!(
+            parse_management(&v, &keys).unwrap(),
+            Some(Management::Exit { fraction: 0.5, reason: String::new() })
+        );
         let v = eval(&lua, r#"return {action = "exit"}"#);
-        assert_eq!(parse_management(&v).unwrap(), Some(Management::Exit { fraction: 1.0, reason: String::new() }));
+        assert_eq!(
+            parse_management(&v, &keys).unwrap(),
+            Some(Management::Exit { fraction: 1.0, reason: String::new() })
+        );
         let v = eval(&lua, r#"return {action = "update", stop = 101.5}"#);
         assert_eq!(
-            parse_management(&v).unwrap(),
+            parse_management(&v, &keys).unwrap(),
             Some(Management::Update { stop: Some(101.5), target: None, reason: String::new() })
         );
         let v = eval(&lua, r#"return {level = 101.5, reason = "breakout", tags = {"a", "b"}}"#);
-        let setup = parse_setup(&v).unwrap().unwrap();
+        let setup = parse_setup(&v, &keys).unwrap().unwrap();
         assert_eq!(setup.reason, "breakout");
     }
 
     #[test]
     fn malformed_actions_name_the_field() {
         let lua = Lua::new();
+        let keys = ActionKeys::new(&lua).unwrap();
         let cases = [
             (
                 r#"return {action = "buy"}"#,
@@ -362,17 +399,17 @@ mod tests {
             (r#"return 42"#, "return value is a integer, expected nil or a table"),
         ];
         for (code, expected) in cases {
-            let err = parse_commitment(&eval(&lua, code)).unwrap_err().to_string();
+            let err = parse_commitment(&eval(&lua, code), &keys).unwrap_err().to_string();
             assert!(err.contains(expected), "{code}: {err}");
         }
-        let err = parse_management(&eval(&lua, r#"return {action = "exit", fraction = 2}"#)).unwrap_err();
+        let err = parse_management(&eval(&lua, r#"return {action = "exit", fraction = 2}"#), &keys).unwrap_err();
         assert_eq!(
             err.to_string(),
             "manage_position returned a bad action: fraction is 2, expected a number in (0, 1]"
         );
-        let err = parse_management(&eval(&lua, r#"return {action = "update"}"#)).unwrap_err();
+        let err = parse_management(&eval(&lua, r#"return {action = "update"}"#), &keys).unwrap_err();
         assert!(err.to_string().contains("needs at least one"), "{err}");
-        let err = parse_setup(&eval(&lua, r#"return {f = function() end}"#)).unwrap_err();
+        let err = parse_setup(&eval(&lua, r#"return {f = function() end}"#), &keys).unwrap_err();
         assert!(err.to_string().contains("setup.f"), "{err}");
     }
 }

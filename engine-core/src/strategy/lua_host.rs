@@ -10,7 +10,7 @@ use std::time::Duration;
 use mlua::{Function, Table, Value};
 use parking_lot::Mutex;
 
-use super::action::{parse_commitment, parse_management, parse_setup, Commitment, Management, Setup};
+use super::action::{parse_commitment, parse_management, parse_setup, ActionKeys, Commitment, Management, Setup};
 use super::ctx::{still_holds, CtxError, CtxValue};
 use super::interface::PositionView;
 use super::interface::{Strategy, StrategyError, StrategyInput, StrategyVersion};
@@ -63,6 +63,9 @@ struct Loaded {
     dispatch: Function,
     /// The position last written to the `position` table.
     position: Option<PositionView>,
+    /// Action field names, and `"setup"`, as this state's strings.
+    keys: ActionKeys,
+    setup_key: mlua::String,
 }
 
 /// A Lua strategy for one symbol.
@@ -256,7 +259,9 @@ fn build(
         .set_name("=engine dispatch")
         .call((lua.create_sequence_from(callbacks).map_err(api)?, &tables.md, &ctx, &tables.ind, symbol))
         .map_err(api)?;
-    Ok(Loaded { sandbox, host, tables, ctx, dispatch, position: None })
+    let keys = ActionKeys::new(lua).map_err(api)?;
+    let setup_key = lua.create_string("setup").map_err(api)?;
+    Ok(Loaded { sandbox, host, tables, ctx, dispatch, position: None, keys, setup_key })
 }
 
 impl Strategy for LuaStrategy {
@@ -270,12 +275,12 @@ impl Strategy for LuaStrategy {
 
     fn detect_opportunity(&mut self, input: StrategyInput<'_>) -> Result<Option<Setup>, StrategyError> {
         let value = self.invoke(0, input)?;
-        let setup = parse_setup(&value).map_err(|e| self.bad_action(e))?;
+        let setup = parse_setup(&value, &self.loaded.keys).map_err(|e| self.bad_action(e))?;
         if setup.is_some() {
             // The setup stays in ctx until the symbol is back in Watch.
             self.loaded
                 .ctx
-                .raw_set("setup", value)
+                .raw_set(&self.loaded.setup_key, value)
                 .map_err(|e| StrategyError::Script(format!("{}: {e}", self.file)))?;
         }
         Ok(setup)
@@ -283,12 +288,12 @@ impl Strategy for LuaStrategy {
 
     fn filter_commitment(&mut self, input: StrategyInput<'_>) -> Result<Option<Commitment>, StrategyError> {
         let value = self.invoke(1, input)?;
-        parse_commitment(&value).map_err(|e| self.bad_action(e))
+        parse_commitment(&value, &self.loaded.keys).map_err(|e| self.bad_action(e))
     }
 
     fn manage_position(&mut self, input: StrategyInput<'_>) -> Result<Option<Management>, StrategyError> {
         let value = self.invoke(2, input)?;
-        parse_management(&value).map_err(|e| self.bad_action(e))
+        parse_management(&value, &self.loaded.keys).map_err(|e| self.bad_action(e))
     }
 
     fn poll_reload(&mut self) -> Option<Result<StrategyVersion, String>> {

@@ -13,7 +13,8 @@ pub mod reload;
 pub mod sandbox;
 
 pub use action::{
-    parse_commitment, parse_management, parse_setup, ActionError, Commitment, Entry, Management, Setup, Side,
+    parse_commitment, parse_management, parse_setup, ActionError, ActionKeys, Commitment, Entry, Management, Setup,
+    Side,
 };
 pub use ctx::{CtxError, CtxKey, CtxValue};
 pub use ema_crossover::{EmaCrossover, EmaCrossoverParams};

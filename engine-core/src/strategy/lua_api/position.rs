@@ -1,9 +1,9 @@
 //! `position`: side (`"long"`, `"short"` or nil), quantity, entry price,
 //! stop, target, unrealised P&L and bars held, as execution reports them.
 
-use mlua::{Function, Lua, Table};
+use mlua::{Function, Lua, String as LuaString, Table};
 
-use crate::strategy::PositionView;
+use crate::strategy::{PositionView, Side};
 
 /// Writes the fields in one call into Lua rather than one per field.
 const SET_POSITION: &str = r#"
@@ -17,10 +17,14 @@ end
 pub struct PositionTable {
     pub table: Table,
     setter: Function,
+    /// `"long"` and `"short"`, made once: mlua makes a new Lua string in a
+    /// protected call for every `&str` it pushes into a memory-limited state.
+    long: LuaString,
+    short: LuaString,
 }
 
 /// The setter's arguments for a view: the table, then its fields.
-pub type PositionArgs<'a> = (&'a Table, Option<&'static str>, f64, Option<f64>, Option<f64>, Option<f64>, f64, u64);
+pub type PositionArgs<'a> = (&'a Table, Option<&'a LuaString>, f64, Option<f64>, Option<f64>, Option<f64>, f64, u64);
 
 impl PositionTable {
     /// The function to call (through the sandbox: a strategy may have put
@@ -33,7 +37,10 @@ impl PositionTable {
     pub fn args(&self, view: &PositionView) -> PositionArgs<'_> {
         (
             &self.table,
-            view.side.map(|s| s.as_str()),
+            view.side.map(|side| match side {
+                Side::Long => &self.long,
+                Side::Short => &self.short,
+            }),
             view.quantity,
             view.entry_price,
             view.stop,
@@ -52,5 +59,6 @@ pub(super) fn register(lua: &Lua) -> mlua::Result<PositionTable> {
     table.raw_set("quantity", 0.0)?;
     table.raw_set("unrealized_pnl", 0.0)?;
     table.raw_set("bars_held", 0)?;
-    Ok(PositionTable { table, setter })
+    let (long, short) = (lua.create_string(Side::Long.as_str())?, lua.create_string(Side::Short.as_str())?);
+    Ok(PositionTable { table, setter, long, short })
 }
