@@ -15,8 +15,9 @@
 //! ```
 //!
 //! Usage: `event_log_cost record DIR [BARS]` (default 200,000) records the
-//! session; `off [BARS]` runs the same engine with recording off; `read DIR [ROUNDS]` (default 10) reads it; `write DIR [BARS]
-//! [ROUNDS]` runs the engine with recording off and on, alternately, and
+//! session; `off [BARS]` runs the same engine with recording off; `read DIR
+//! [ROUNDS]` (default 10) reads it; `write DIR [BARS] [ROUNDS]` runs the
+//! engine with recording off and on, alternately, and
 //! prints the best time of each, the throughput recording costs, and the
 //! median of each round's figure.
 
@@ -91,12 +92,13 @@ fn write(dir: &Path, bars: usize, rounds: usize) -> Result<(), String> {
     let data = synthetic(bars);
     let (mut off, mut on, mut lost) = (f64::MAX, f64::MAX, Vec::new());
     for round in 0..rounds.max(1) {
+        let (bars_off, bars_on) = (data.clone(), data.clone());
         let start = Instant::now();
-        run(data.clone(), None)?;
+        run(bars_off, None)?;
         let this_off = start.elapsed().as_secs_f64();
         let id = format!("write-{round}");
         let start = Instant::now();
-        run(data.clone(), Some((dir, &id)))?;
+        run(bars_on, Some((dir, &id)))?;
         let this_on = start.elapsed().as_secs_f64();
         std::fs::remove_dir_all(dir.join(&id)).map_err(|e| e.to_string())?;
         (off, on) = (off.min(this_off), on.min(this_on));

@@ -103,31 +103,45 @@ pub struct ActionError {
     pub problem: String,
 }
 
-/// Every field name an action table may have (`Fields` reads no other;
-/// one missing here panics in the action tests).
+/// A field an action table may have.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Action,
+    Size,
+    Stop,
+    Target,
+    Limit,
+    Trigger,
+    Tif,
+    PostOnly,
+    Reason,
+    Fraction,
+}
+
+/// [`Field`]s' names, in their order.
 const FIELDS: [&str; 10] =
     ["action", "size", "stop", "target", "limit", "trigger", "tif", "post_only", "reason", "fraction"];
+
+impl Field {
+    fn name(self) -> &'static str {
+        FIELDS[self as usize]
+    }
+}
 
 /// The field names as strings of one Lua state, made once per load: with a
 /// memory limit set, mlua makes a new Lua string in a protected call for
 /// every `&str` key it pushes, about 1,400 instructions each.
 pub struct ActionKeys {
-    keys: [mlua::String; FIELDS.len()],
+    keys: Box<[mlua::String]>,
 }
 
 impl ActionKeys {
     pub fn new(lua: &Lua) -> mlua::Result<ActionKeys> {
-        let mut keys = Vec::with_capacity(FIELDS.len());
-        for name in FIELDS {
-            keys.push(lua.create_string(name)?);
-        }
-        let keys = keys.try_into().unwrap_or_else(|_| unreachable!("one key per field"));
-        Ok(ActionKeys { keys })
+        Ok(ActionKeys { keys: FIELDS.iter().map(|name| lua.create_string(name)).collect::<mlua::Result<_>>()? })
     }
 
-    fn key(&self, field: &str) -> &mlua::String {
-        let at = FIELDS.iter().position(|&f| f == field).expect("a field of FIELDS");
-        &self.keys[at]
+    fn key(&self, field: Field) -> &mlua::String {
+        &self.keys[field as usize]
     }
 }
 
@@ -143,45 +157,45 @@ impl Fields<'_> {
         ActionError { callback: self.callback, field: field.to_string(), problem: problem.into() }
     }
 
-    fn raw(&self, field: &str) -> Result<Value, ActionError> {
-        self.table.raw_get(self.keys.key(field)).map_err(|e| self.error(field, format!("cannot be read: {e}")))
+    fn raw(&self, field: Field) -> Result<Value, ActionError> {
+        self.table.raw_get(self.keys.key(field)).map_err(|e| self.error(field.name(), format!("cannot be read: {e}")))
     }
 
     /// An optional finite number, positive when `positive`.
-    fn number(&self, field: &str, positive: bool) -> Result<Option<f64>, ActionError> {
+    fn number(&self, field: Field, positive: bool) -> Result<Option<f64>, ActionError> {
         let v = match self.raw(field)? {
             Value::Nil => return Ok(None),
             Value::Integer(i) => i as f64,
             Value::Number(n) => n,
-            other => return Err(self.error(field, format!("is a {}, expected a number", other.type_name()))),
+            other => return Err(self.error(field.name(), format!("is a {}, expected a number", other.type_name()))),
         };
         if !v.is_finite() {
-            return Err(self.error(field, format!("is {v}, expected a finite number")));
+            return Err(self.error(field.name(), format!("is {v}, expected a finite number")));
         }
         if positive && v <= 0.0 {
-            return Err(self.error(field, format!("is {v}, expected a number above 0")));
+            return Err(self.error(field.name(), format!("is {v}, expected a number above 0")));
         }
         Ok(Some(v))
     }
 
-    fn boolean(&self, field: &str) -> Result<Option<bool>, ActionError> {
+    fn boolean(&self, field: Field) -> Result<Option<bool>, ActionError> {
         match self.raw(field)? {
             Value::Nil => Ok(None),
             Value::Boolean(b) => Ok(Some(b)),
-            other => Err(self.error(field, format!("is a {}, expected true or false", other.type_name()))),
+            other => Err(self.error(field.name(), format!("is a {}, expected true or false", other.type_name()))),
         }
     }
 
-    fn string(&self, field: &str) -> Result<Option<String>, ActionError> {
+    fn string(&self, field: Field) -> Result<Option<String>, ActionError> {
         match self.raw(field)? {
             Value::Nil => Ok(None),
             Value::String(s) => Ok(Some(s.to_string_lossy())),
-            other => Err(self.error(field, format!("is a {}, expected a string", other.type_name()))),
+            other => Err(self.error(field.name(), format!("is a {}, expected a string", other.type_name()))),
         }
     }
 
     fn reason(&self) -> Result<String, ActionError> {
-        Ok(self.string("reason")?.unwrap_or_default())
+        Ok(self.string(Field::Reason)?.unwrap_or_default())
     }
 
     /// Refuses fields outside `allowed` (a typo like `stp` would otherwise
@@ -204,7 +218,7 @@ impl Fields<'_> {
     }
 
     fn action(&self, allowed: &[&str]) -> Result<String, ActionError> {
-        match self.string("action")? {
+        match self.string(Field::Action)? {
             Some(a) if allowed.contains(&a.as_str()) => Ok(a),
             Some(a) => Err(self.error("action", format!("is {a:?}, expected one of {}", allowed.join(", ")))),
             None => Err(self.error("action", format!("is missing, expected one of {}", allowed.join(", ")))),
@@ -253,20 +267,20 @@ pub fn parse_commitment(value: &Value, keys: &ActionKeys) -> Result<Option<Commi
     }
     f.only(&["action", "size", "stop", "target", "limit", "trigger", "tif", "post_only", "reason"])?;
     let side = if action == "long" { Side::Long } else { Side::Short };
-    let time_in_force = match f.string("tif")?.as_deref() {
+    let time_in_force = match f.string(Field::Tif)?.as_deref() {
         None | Some("gtc") => TimeInForce::Gtc,
         Some("ioc") => TimeInForce::Ioc,
         Some(other) => return Err(f.error("tif", format!("is {other:?}, expected \"gtc\" or \"ioc\""))),
     };
     let entry = Entry {
         side,
-        size: f.number("size", true)?,
-        stop: f.number("stop", true)?,
-        target: f.number("target", true)?,
-        limit: f.number("limit", true)?,
-        trigger: f.number("trigger", true)?,
+        size: f.number(Field::Size, true)?,
+        stop: f.number(Field::Stop, true)?,
+        target: f.number(Field::Target, true)?,
+        limit: f.number(Field::Limit, true)?,
+        trigger: f.number(Field::Trigger, true)?,
         time_in_force,
-        post_only: f.boolean("post_only")?.unwrap_or(false),
+        post_only: f.boolean(Field::PostOnly)?.unwrap_or(false),
         reason: f.reason()?,
     };
     if entry.post_only && entry.limit.is_none() {
@@ -312,7 +326,7 @@ pub fn parse_management(value: &Value, keys: &ActionKeys) -> Result<Option<Manag
     match f.action(&["exit", "update"])?.as_str() {
         "exit" => {
             f.only(&["action", "fraction", "reason"])?;
-            let fraction = f.number("fraction", true)?.unwrap_or(1.0);
+            let fraction = f.number(Field::Fraction, true)?.unwrap_or(1.0);
             if fraction > 1.0 {
                 return Err(f.error("fraction", format!("is {fraction}, expected a number in (0, 1]")));
             }
@@ -320,7 +334,7 @@ pub fn parse_management(value: &Value, keys: &ActionKeys) -> Result<Option<Manag
         }
         _ => {
             f.only(&["action", "stop", "target", "reason"])?;
-            let (stop, target) = (f.number("stop", true)?, f.number("target", true)?);
+            let (stop, target) = (f.number(Field::Stop, true)?, f.number(Field::Target, true)?);
             if stop.is_none() && target.is_none() {
                 return Err(f.error("stop", "and target are both missing: an update needs at least one"));
             }

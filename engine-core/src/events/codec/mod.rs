@@ -247,8 +247,9 @@ impl Codec {
 
     /// Decodes a record into `entry`, reusing what it holds: a reader that
     /// decodes every record into the same entry allocates, copies and frees
-    /// only what changed (its vectors keep their memory, and a shared part
-    /// equal to the one it holds is kept without touching its counter).
+    /// little more than what changed (an empty vector and the indicator
+    /// values keep their memory, and a shared part equal to the one it
+    /// holds is kept without touching its counter).
     /// The result is the same as [`Codec::decode`]'s whatever `entry` held;
     /// after an error `entry` holds a partly decoded step.
     pub fn decode_into(&mut self, bytes: &[u8], entry: &mut Entry) -> Result<(), CodecError> {
@@ -280,17 +281,20 @@ impl Codec {
         };
         // The symbol's entry is updated in place; a new symbol's is added
         // once its first step has decoded.
-        let known = self.last.contains_key(name);
         let mut new = None;
-        let Last { symbol, state: last_state, version: last_version, encodings } = match known {
-            true => self.last.get_mut(name).expect("checked"),
-            false => new.insert(Last {
-                symbol: Symbol::from(name),
-                state: SymbolSnapshot::default(),
-                version: None,
-                encodings: Encodings::default(),
-            }),
-        };
+        let (known, Last { symbol, state: last_state, version: last_version, encodings }) =
+            match self.last.get_mut(name) {
+                Some(last) => (true, last),
+                None => (
+                    false,
+                    new.insert(Last {
+                        symbol: Symbol::from(name),
+                        state: SymbolSnapshot::default(),
+                        version: None,
+                        encodings: Encodings::default(),
+                    }),
+                ),
+            };
         let no_base = || CodecError::NoBase { symbol: symbol.to_string() };
         if !matches!(entry, Entry::Step(_)) {
             *entry = Entry::Step(StepRecord::blank(symbol.clone()));
@@ -334,7 +338,7 @@ impl Codec {
         let base = known.then_some(&*last_state);
         // A failed decode leaves no half-updated encodings behind: the next
         // record then decodes its shared parts afresh.
-        if let Err(e) = read_state(&mut c, symbol, base, encodings, &mut step.after).and_then(|()| c.finish()) {
+        if let Err(e) = read_state(&mut c, &no_base, base, encodings, &mut step.after).and_then(|()| c.finish()) {
             *encodings = Encodings::default();
             return Err(e);
         }
@@ -365,7 +369,7 @@ fn shared_hash(hash: &[u8], known: Option<&StrategyVersion>) -> Result<Arc<str>,
 /// symbol's previous state, if known) for a delta and for the shared parts.
 fn read_state(
     c: &mut Cursor<'_>,
-    symbol: &Symbol,
+    no_base: &dyn Fn() -> CodecError,
     base: Option<&SymbolSnapshot>,
     encodings: &mut Encodings,
     after: &mut SymbolSnapshot,
@@ -384,7 +388,7 @@ fn read_state(
         return c.values(&mut after.indicators.values);
     }
     // A delta: every field an `Option`, `None` when unchanged.
-    let base = base.ok_or_else(|| CodecError::NoBase { symbol: symbol.to_string() })?;
+    let base = base.ok_or_else(no_base)?;
     after.state = if c.some()? { c.state()? } else { base.state };
     after.position = if c.some()? { c.f64()? } else { base.position };
     after.average_price = if c.some()? { c.option_f64()? } else { base.average_price };

@@ -1,7 +1,8 @@
 //! Reading postcard's encoding of a record by hand. A step record is walked
 //! field by field and every value is written straight into the step the
-//! reader reuses: no intermediate record is built and moved, and a vector
-//! or string equal to the one already held is kept. The parts that are
+//! reader reuses: no intermediate record is built and moved, a string equal
+//! to the one already held is kept, an empty vector keeps its memory, and
+//! indicator values are read into the vector already there. The parts that are
 //! rare or nested (transitions, risk verdicts, orders, fills, an outcome
 //! other than nothing, snapshots, and the shared parts once they changed)
 //! are handed to postcard itself.

@@ -65,7 +65,7 @@ impl<'a> StoredVersion<'a> {
 /// and the UTF-8), which is how a reader compares them with the string it
 /// already has (the symbol, the version's hash) before checking them as
 /// UTF-8.
-#[derive(Clone, Copy, Serialize)]
+#[derive(Serialize)]
 pub(super) struct Text<'a>(#[serde(with = "bytes")] pub(super) &'a [u8]);
 
 #[derive(Serialize)]
@@ -109,7 +109,7 @@ pub(super) struct StateDelta<'a> {
 
 /// A value's own postcard encoding, stored as bytes: comparing them with
 /// the last ones is how a reader knows it can share the value it has.
-#[derive(Clone, Copy, Serialize)]
+#[derive(Serialize)]
 pub(super) struct Blob<'a>(#[serde(with = "bytes")] pub(super) &'a [u8]);
 
 /// `&[u8]` as postcard bytes (a length and the bytes).
@@ -122,8 +122,5 @@ mod bytes {
 }
 
 pub(super) fn write(stored: &Stored, out: &mut Vec<u8>) {
-    out.clear();
-    // Encoding into a Vec cannot fail: every type here is serialisable.
-    let bytes = std::mem::take(out);
-    *out = postcard::to_extend(stored, bytes).expect("postcard encodes into a Vec");
+    *out = super::encode_extend(stored, std::mem::take(out));
 }
