@@ -195,6 +195,8 @@ enum Kind {
 struct Latency {
     total: u64,
     in_engine: u64,
+    /// The inner (Lua) strategy's call alone.
+    inner_call: u64,
 }
 
 /// Latencies collected while `on` is set.
@@ -234,14 +236,16 @@ impl Probe {
         Probe { inner, version: StrategyVersion::of(b"probe", 1), timing: None, last: None }
     }
 
-    fn run_inner(&mut self, input: StrategyInput<'_>) -> Result<(), StrategyError> {
+    /// Runs the inner strategy's detection; how long it took.
+    fn run_inner(&mut self, input: StrategyInput<'_>) -> Result<Duration, StrategyError> {
+        let began = Instant::now();
         if let Some(inner) = &mut self.inner {
             inner.detect_opportunity(input)?;
         }
-        Ok(())
+        Ok(began.elapsed())
     }
 
-    fn decided(&self, kind: Kind, time: i64, at: Instant) {
+    fn decided(&self, kind: Kind, time: i64, at: Instant, inner_call: Duration) {
         if let Some(last) = &self.last {
             *last.lock() = Some((kind, at));
         }
@@ -255,7 +259,8 @@ impl Probe {
                 return;
             };
             let since = |t: Instant| at.saturating_duration_since(t).as_nanos() as u64;
-            let latency = Latency { total: since(pushed), in_engine: since(emitted) };
+            let latency =
+                Latency { total: since(pushed), in_engine: since(emitted), inner_call: inner_call.as_nanos() as u64 };
             match kind {
                 Kind::Entry => samples.entries.lock().push(latency),
                 Kind::Exit => samples.exits.lock().push(latency),
@@ -280,17 +285,17 @@ impl Strategy for Probe {
 
     fn filter_commitment(&mut self, input: StrategyInput<'_>) -> Result<Option<Commitment>, StrategyError> {
         let time = input.market.bar.open_time;
-        self.run_inner(input)?;
+        let inner_call = self.run_inner(input)?;
         let decision = Commitment::Enter(Entry::market(Side::Long, "probe"));
-        self.decided(Kind::Entry, time, Instant::now());
+        self.decided(Kind::Entry, time, Instant::now(), inner_call);
         Ok(Some(decision))
     }
 
     fn manage_position(&mut self, input: StrategyInput<'_>) -> Result<Option<Management>, StrategyError> {
         let time = input.market.bar.open_time;
-        self.run_inner(input)?;
+        let inner_call = self.run_inner(input)?;
         let decision = Management::Exit { fraction: 1.0, reason: "probe".to_string() };
-        self.decided(Kind::Exit, time, Instant::now());
+        self.decided(Kind::Exit, time, Instant::now(), inner_call);
         Ok(Some(decision))
     }
 }
@@ -839,26 +844,30 @@ fn main() {
     }
     println!();
     println!("Where it goes, all orders (µs, p50 / p99): push → the source hands the bar to the engine's forwarding");
-    println!("task; then → decision returned (engine channel, runner task wake-up, step, strategy)");
+    println!("task; then → decision returned (engine channel, runner task wake-up, step, strategy); of which the");
+    println!("inner (Lua) strategy's call");
     println!();
-    println!("| case | strategy | push → source hands over | source → decision |");
-    println!("|---|---|---:|---:|");
+    println!("| case | strategy | push → source hands over | source → decision | inner strategy call |");
+    println!("|---|---|---:|---:|---:|");
     for (case, m) in &latency_rows {
-        let mut outside: Vec<u64> = m.entries.iter().chain(&m.exits).map(|l| l.total - l.in_engine).collect();
-        let mut inside: Vec<u64> = m.entries.iter().chain(&m.exits).map(|l| l.in_engine).collect();
+        let sorted = |part: fn(&Latency) -> u64| {
+            let mut v: Vec<u64> = m.entries.iter().chain(&m.exits).map(part).collect();
+            v.sort_unstable();
+            v
+        };
+        let (outside, inside, inner) =
+            (sorted(|l| l.total - l.in_engine), sorted(|l| l.in_engine), sorted(|l| l.inner_call));
         if inside.is_empty() {
             continue;
         }
-        outside.sort_unstable();
-        inside.sort_unstable();
+        let p50_p99 = |v: &[u64]| format!("{} / {}", micros(percentile(v, 50.0)), micros(percentile(v, 99.0)));
         println!(
-            "| {} | {} | {} / {} | {} / {} |",
+            "| {} | {} | {} | {} | {} |",
             case.label(),
             strategy_name(case),
-            micros(percentile(&outside, 50.0)),
-            micros(percentile(&outside, 99.0)),
-            micros(percentile(&inside, 50.0)),
-            micros(percentile(&inside, 99.0)),
+            p50_p99(&outside),
+            p50_p99(&inside),
+            p50_p99(&inner),
         );
     }
 
