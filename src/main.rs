@@ -39,7 +39,7 @@ enum Commands {
     Regime(commands::regime::RegimeCommand),
     /// Backtest a strategy: a config (the built-in default without one), or
     /// --strategy and --data. Prints a summary, writes summary.json,
-    /// trades.csv, orders.csv, equity.csv and report.html.
+    /// trades.csv, orders.csv, fills.csv, equity.csv and report.html.
     Backtest(commands::backtest::BacktestArgs),
     /// Paper or live trading from a config until Ctrl-C: status lines,
     /// strategies reloaded when edited, results written on the way out.

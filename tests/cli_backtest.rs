@@ -37,6 +37,7 @@ fn the_default_backtest_runs_offline_and_writes_every_output() {
     assert_eq!(summary["data"][0]["bars"], 20_000);
     assert!(summary["metrics"]["trades"].as_u64().unwrap() > 50);
     assert_eq!(summary["config"]["runners"][0]["symbol"], "SYNTH");
+    assert_eq!(summary["status"], "completed");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(
         html.contains("<svg")
@@ -176,9 +177,48 @@ fn a_paper_run_stops_on_ctrl_c_writes_results_and_holds_its_state_lock() {
     assert!(err.contains("status ") && err.contains("SYNTH"), "status lines: {err}");
     assert!(text.contains("interrupted: results cover the bars processed so far"), "{text}");
     assert!(out.join("summary.json").is_file() && out.join("report.html").is_file());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (summary["status"].as_str(), summary["errors"].as_array().map(Vec::len)),
+        (Some("interrupted"), Some(0))
+    );
     // The lock went with the process: a new run may start.
     let again = std::fs::OpenOptions::new().write(true).open(&lock).unwrap();
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a descriptor we own.
     assert_eq!(unsafe { libc::flock(again.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+}
+
+#[test]
+fn a_period_that_selects_no_bar_is_refused_naming_the_data_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    for period in [["--from", "2099-01-01"], ["--to", "1999-01-01"]] {
+        let out = engine(&["backtest", period[0], period[1], "--output", out_dir.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("backtest.toml: runners[0]: the period") && err.contains("selects none of its bars"),
+            "{err}"
+        );
+        assert!(!out_dir.join("summary.json").exists(), "no results for a run that did not happen");
+    }
+}
+
+#[test]
+fn bad_flags_are_named_as_flags() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--speed", "0"], "--speed: must be a finite number above 0, got 0"),
+        (&["--speed", "inf"], "--speed: must be a finite number above 0, got inf"),
+        (&["--speed=-1"], "--speed: must be a finite number above 0, got -1"),
+        (&["--from", "yesterday"], "--from: \"yesterday\" is not a time"),
+        (&["--from", "2024-01-10", "--to", "2024-01-05"], "--from 2024-01-10 is after --to 2024-01-05"),
+    ];
+    for (flags, expected) in cases {
+        let out = engine(&[&["backtest"], flags].concat());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains(expected) && !err.contains("backtest.toml"), "{flags:?}: {err}");
+    }
 }

@@ -62,6 +62,18 @@ fn broken_strategies_fail_with_the_file_and_line() {
             ),
             "badaction.lua: filter_commitment returned a bad action: action is \"buy\"",
         ),
+        (
+            "wrongstop.lua",
+            ok.replace(
+                "function detect_opportunity(md, ctx, ind) return nil end",
+                "function detect_opportunity(md, ctx, ind) return {} end",
+            )
+            .replace(
+                "function filter_commitment(md, ctx, ind) return nil end",
+                "function filter_commitment(md, ctx, ind) return {action = \"long\", stop = md.close * 1.1} end",
+            ),
+            "wrongstop.lua: filter_commitment entry refused (RISK_INVALID_INTENT): stop",
+        ),
     ];
     for (name, source, expected) in cases {
         let path = write_file(dir.path(), name, &source);
@@ -91,4 +103,12 @@ fn params_reach_the_strategy() {
     let out = engine(&["validate", "--strategy", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).contains("params not passed"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_series_too_short_to_call_the_strategy_is_not_clean() {
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let out = engine(&["validate", "--strategy", strategy.to_str().unwrap(), "--synthetic", "bars=0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("the strategy was never called on 0 bars"), "{}", stdout(&out));
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use engine_core::backtest::{
     compute_metrics, render_report, render_report_with, summary_table, synthetic_source, write_outputs, DataInfo,
-    Metrics, OutputError, ReportLimits, RunOutputs, RunSummary, StrategyInfo,
+    Metrics, OutputError, ReportLimits, RunOutputs, RunStatus, RunSummary, StrategyInfo,
 };
 use engine_core::execution::records::{
     EquityPoint, FillRecord, Liquidity, OrderKind, OrderPurpose, OrderRecord, OrderSide, OrderStatus, TimeInForce,
@@ -111,6 +111,8 @@ fn order(id: u64, symbol: &str, kind: OrderKind, status: OrderStatus, reason: &s
 fn summary(metrics: Metrics) -> RunSummary {
     RunSummary {
         engine_version: "0.1.0".into(),
+        status: RunStatus::Completed,
+        errors: Vec::new(),
         started_at: "2026-01-02T03:04:05Z".into(),
         finished_at: "2026-01-02T03:04:09Z".into(),
         metrics,
@@ -632,6 +634,36 @@ mod backtest_report_html {
     fn count_in_run_section(html: &str) -> usize {
         let run = &html[html.find("<h2>Run</h2>").unwrap()..];
         run.matches("<tr><td>").count()
+    }
+
+    #[test]
+    fn a_run_that_did_not_complete_says_so_in_its_report_and_summary() {
+        let equity: Vec<EquityPoint> = Vec::new();
+        let prices = BTreeMap::new();
+        let completed = summary(compute_metrics(1000.0, &equity, &[], &[]));
+        let render = |summary: &RunSummary| {
+            render_report(&RunOutputs {
+                summary,
+                equity: &equity,
+                trades: &[],
+                orders: &[],
+                fills: &[],
+                prices: &prices,
+            })
+        };
+        assert!(!render(&completed).contains("class=\"warning\""));
+        let interrupted = RunSummary { status: RunStatus::Interrupted, ..completed.clone() };
+        assert!(render(&interrupted).contains("Interrupted: the results cover the bars processed before the stop."));
+        let failed = RunSummary {
+            status: RunStatus::Failed,
+            errors: vec!["BTCUSDT: stopped by a panic: <boom>".into()],
+            ..completed
+        };
+        let html = render(&failed);
+        assert!(html.contains("Failed: a runner stopped early") && html.contains("stopped by a panic: &lt;boom&gt;"));
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["status"], "failed");
+        assert_eq!(json["errors"][0], "BTCUSDT: stopped by a panic: <boom>");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::time::Duration;
 use engine_core::engine::{AccountMode, EngineConfig, EngineReport, RunMode, RunnerSpec, TradingEngine};
 use engine_core::market_data::Bar;
 use engine_core::runner::RunnerConfig;
-use engine_core::sources::{generate, HistoricalSource, PushedSource, SyntheticConfig};
+use engine_core::sources::{
+    generate, HistoricalSource, MarketDataSource, PushedSource, SourceError, SourceEvent, SyntheticConfig,
+};
 use engine_core::strategy::sandbox::SandboxLimits;
 use engine_core::strategy::{
     Commitment, CtxValue, EmaCrossover, EmaCrossoverParams, LuaStrategy, Management, Setup, Strategy, StrategyError,
@@ -187,7 +189,43 @@ async fn a_panicking_runner_is_stopped_and_reported_while_the_others_finish() {
         assert!(bad.counts.bars < 2_000);
         assert_eq!(good.counts.bars, 2_000, "{accounts:?}");
         assert!(good.error.is_none());
+        assert!(report.failed() && report.lost_runners.is_empty());
     }
+}
+
+/// A source that panics after `left` bars: outside any runner's step.
+struct PanickingSource {
+    inner: HistoricalSource,
+    left: usize,
+}
+
+#[async_trait::async_trait]
+impl MarketDataSource for PanickingSource {
+    fn name(&self) -> &str {
+        "panicking"
+    }
+    async fn next_event(&mut self) -> Result<SourceEvent, SourceError> {
+        assert!(self.left > 0, "the source blew up");
+        self.left -= 1;
+        self.inner.next_event().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_lost_outside_its_runners_steps_fails_the_report() {
+    let mut engine = TradingEngine::new(EngineConfig { accounts: AccountMode::PerRunner, ..EngineConfig::default() });
+    let source = PanickingSource { inner: HistoricalSource::new("bad", bars("BAD", 1, 2_000)), left: 300 };
+    let strategy = Box::new(EmaCrossover::new(EmaCrossoverParams::default()));
+    engine.add_runner(spec("BAD", strategy, Box::new(source)));
+    let good = Box::new(EmaCrossover::new(EmaCrossoverParams::default()));
+    engine.add_runner(spec("GOOD", good, Box::new(HistoricalSource::new("good", bars("GOOD", 2, 2_000)))));
+    let report = engine.run().await;
+    assert!(report.failed());
+    assert_eq!(report.lost_runners.len(), 1, "{:?}", report.lost_runners);
+    assert!(report.lost_runners[0].starts_with("runners BAD stopped:"), "{}", report.lost_runners[0]);
+    let good = report.runners.iter().find(|r| r.symbol == "GOOD").unwrap();
+    assert_eq!(good.counts.bars, 2_000);
+    assert!(good.error.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -165,6 +165,7 @@ fn editing_a_running_strategy_swaps_versions_keeping_ctx_and_position() {
     let err = runner.strategy_mut().reload().expect("changed").unwrap_err().to_string();
     assert!(err.contains("holder.lua:"), "{err}");
     runner.reload_failed(&err);
+    assert!(runner.strategy_mut().reload().is_none(), "the same broken text is refused once, not again");
     runner.on_bar(&bars[11]).unwrap();
     assert_eq!(runner.decisions().last().unwrap().version, version);
     assert_eq!(runner.strategy().ctx().unwrap().get("seen_by"), Some(&CtxValue::Str("v2".into())));

@@ -3,14 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use engine_core::config::{Config, ConfigError, EngineMode};
-use engine_core::sources::symbol_from_path;
+use anyhow::Context;
+use engine_core::config::{parse_time, Config, ConfigError, EngineMode};
+use engine_core::sources::{symbol_from_path, DataFormat};
 
 use super::session::{execute, SessionOptions};
 use super::BadInput;
 
 /// The default backtest, built in: synthetic data, `ema_crossover.lua`.
 const DEFAULT_CONFIG: &str = include_str!("../../config/backtest.toml");
+/// The default's strategy, where `DEFAULT_CONFIG` finds it from `config/`.
+const DEFAULT_STRATEGY: (&str, &str) =
+    ("lua-strategies/ema_crossover.lua", include_str!("../../lua-strategies/ema_crossover.lua"));
 
 #[derive(Debug, clap::Args)]
 pub struct BacktestArgs {
@@ -27,8 +31,8 @@ pub struct BacktestArgs {
     /// Last bar time.
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
-    /// Where summary.json, trades.csv, orders.csv, equity.csv and
-    /// report.html go (default: results/<config name>).
+    /// Where summary.json, trades.csv, orders.csv, fills.csv, equity.csv
+    /// and report.html go (default: results/<config name>).
     #[arg(long, short, value_name = "DIR")]
     output: Option<PathBuf>,
     /// Shorthand without a config: the strategy file...
@@ -37,6 +41,9 @@ pub struct BacktestArgs {
     /// ...the data file (Binance klines, OHLCV CSV or JSON rows)...
     #[arg(long, value_name = "FILE", conflicts_with = "config", requires = "strategy")]
     data: Option<PathBuf>,
+    /// ...its format, instead of detecting it: binance, csv or json...
+    #[arg(long, value_name = "FORMAT", requires = "data")]
+    data_format: Option<DataFormat>,
     /// ...and its symbol (default: from the file name).
     #[arg(long, value_name = "SYMBOL", requires = "data")]
     symbol: Option<String>,
@@ -50,6 +57,7 @@ pub struct BacktestArgs {
 }
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<u8> {
+    check_flags(&args)?;
     let (mut config, name) = load(&args)?;
     if config.engine.mode != EngineMode::Backtest {
         return Err(BadInput(format!(
@@ -87,6 +95,30 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<u8> {
     )
 }
 
+/// The flags that override the config, checked on their own so that an
+/// error names the flag, not the config it would have gone into.
+fn check_flags(args: &BacktestArgs) -> Result<(), BadInput> {
+    if let Some(speed) = args.speed {
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(BadInput(format!("--speed: must be a finite number above 0, got {speed}")));
+        }
+    }
+    let time = |flag: &str, text: &Option<String>| match text {
+        Some(text) => parse_time(text).map(Some).map_err(|e| BadInput(format!("{flag}: {e}"))),
+        None => Ok(None),
+    };
+    if let (Some(from), Some(to)) = (time("--from", &args.from)?, time("--to", &args.to)?) {
+        if from > to {
+            return Err(BadInput(format!(
+                "--from {} is after --to {}: no bar can be in that period",
+                args.from.as_deref().unwrap_or_default(),
+                args.to.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The config: a file, the shorthand, or the built-in default.
 fn load(args: &BacktestArgs) -> anyhow::Result<(Config, String)> {
     let bad = |e: ConfigError| BadInput(e.to_string());
@@ -98,19 +130,55 @@ fn load(args: &BacktestArgs) -> anyhow::Result<(Config, String)> {
             Some(s) => s.clone(),
             None => symbol_from_path(data),
         };
+        let format = args.data_format.map(|f| format!(", format = {}", toml_string(&f.to_string())));
         let text = format!(
-            "[[runners]]\nsymbol = {}\nstrategy = {}\nsource = {{ type = \"file\", path = {} }}\n",
+            "[[runners]]\nsymbol = {}\nstrategy = {}\nsource = {{ type = \"file\", path = {}{} }}\n",
             toml_string(&symbol),
             toml_string(&strategy.display().to_string()),
-            toml_string(&data.display().to_string())
+            toml_string(&data.display().to_string()),
+            format.unwrap_or_default()
         );
         let name = format!("{}-{}", file_stem(strategy), symbol);
         return Ok((Config::parse(&text, "command line", Path::new(""), std::env::vars()).map_err(bad)?, name));
     }
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let base = builtin_base(Path::new(env!("CARGO_MANIFEST_DIR")), &builtin_cache())?;
     let config =
         Config::parse(DEFAULT_CONFIG, "built-in config/backtest.toml", &base, std::env::vars()).map_err(bad)?;
     Ok((config, "backtest.toml".into()))
+}
+
+/// The directory the built-in config's paths start from: `config/` of the
+/// source tree the binary was built from while its strategy is there (an
+/// edit to it shows in the default run), else `config/` next to a copy of
+/// the built-in strategy unpacked under `cache`, so that an installed
+/// binary runs its default anywhere.
+fn builtin_base(checkout: &Path, cache: &Path) -> anyhow::Result<PathBuf> {
+    let (relative, source) = DEFAULT_STRATEGY;
+    if checkout.join(relative).is_file() {
+        return Ok(checkout.join("config"));
+    }
+    let unpacked = cache.join(relative);
+    if std::fs::read(&unpacked).ok().as_deref() != Some(source.as_bytes()) {
+        let dir = unpacked.parent().expect("a file under a directory");
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Written aside and renamed: a concurrent run never reads half a file.
+        let temp = dir.join(format!(".ema_crossover.lua.{}.tmp", std::process::id()));
+        std::fs::write(&temp, source).with_context(|| format!("writing {}", temp.display()))?;
+        std::fs::rename(&temp, &unpacked).with_context(|| format!("writing {}", unpacked.display()))?;
+    }
+    let base = cache.join("config");
+    std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
+    Ok(base)
+}
+
+/// Where the built-in strategy is unpacked: the user's cache directory
+/// (`$XDG_CACHE_HOME`, else `~/.cache`), per engine version.
+fn builtin_cache() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("trading-engine").join(env!("CARGO_PKG_VERSION")).join("built-in")
 }
 
 fn file_stem(path: &Path) -> String {
@@ -119,4 +187,32 @@ fn file_stem(path: &Path) -> String {
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_default_runs_away_from_its_source_tree() {
+        let cache = tempfile::tempdir().unwrap();
+        let gone = cache.path().join("no-such-checkout");
+        let base = builtin_base(&gone, cache.path()).unwrap();
+        let config = Config::parse(DEFAULT_CONFIG, "built-in config/backtest.toml", &base, std::iter::empty())
+            .expect("the built-in config loads on the unpacked strategy");
+        let strategy = std::fs::read_to_string(&config.runners[0].strategy).unwrap();
+        assert_eq!(strategy, DEFAULT_STRATEGY.1);
+        // Unpacked once; a damaged copy is replaced.
+        std::fs::write(cache.path().join(DEFAULT_STRATEGY.0), "garbage").unwrap();
+        builtin_base(&gone, cache.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(cache.path().join(DEFAULT_STRATEGY.0)).unwrap(), DEFAULT_STRATEGY.1);
+    }
+
+    #[test]
+    fn the_built_in_default_reads_the_source_tree_when_it_is_there() {
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cache = tempfile::tempdir().unwrap();
+        assert_eq!(builtin_base(checkout, cache.path()).unwrap(), checkout.join("config"));
+        assert!(!cache.path().join(DEFAULT_STRATEGY.0).exists());
+    }
 }

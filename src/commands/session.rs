@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use engine_core::backtest::{
-    compute_metrics, rfc3339_ms, summary_table, synthetic_source, write_outputs, DataInfo, RunOutputs, RunSummary,
-    StrategyInfo,
+    compute_metrics, rfc3339_ms, summary_table, synthetic_source, write_outputs, DataInfo, RunOutputs, RunStatus,
+    RunSummary, StrategyInfo,
 };
 use engine_core::config::{Config, EngineMode, RunnerSection, SourceSection};
 use engine_core::content_hash::sha256_hex;
@@ -68,7 +68,8 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
     let mut prepared = Vec::with_capacity(config.runners.len());
     for (i, runner) in config.runners.iter().enumerate() {
         let recorded = options.bars.as_ref().map(|bars| bars.get(&runner.symbol).cloned().unwrap_or_default());
-        prepared.push(prepare(&config, runner, i, options.hot_reload, recorded)?);
+        let runner = prepare(&config, runner, i, options.hot_reload, recorded);
+        prepared.push(runner.with_context(|| options.config_name.clone())?);
     }
     let mode = if live { RunMode::Live } else { RunMode::Historical { speed: config.engine.speed } };
     let mut engine = TradingEngine::new(EngineConfig {
@@ -108,14 +109,16 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
     finish_progress_line(&progress, live, Duration::from_millis((finished - started).max(0) as u64));
 
     // Strategy versions at the end (a reload may have changed them).
-    for (info, runner) in strategies.iter_mut().zip(&report.runners) {
-        info.sha256 = runner.version.hash.to_string();
-        info.generation = runner.version.generation;
+    for runner in &report.runners {
+        if let Some(info) = strategies.iter_mut().find(|s| s.symbol == runner.symbol) {
+            info.sha256 = runner.version.hash.to_string();
+            info.generation = runner.version.generation;
+        }
     }
     // The session ends before the results are written: a failure there
     // must not leave the manifest saying `running`.
     let manifest = recorder.map(|recorder| {
-        let status = match (&report.log_error, report.runners.iter().any(|r| r.error.is_some()), report.interrupted) {
+        let status = match (&report.log_error, report.failed(), report.interrupted) {
             (Some(_), _, _) | (_, true, _) => SessionStatus::Failed,
             (None, false, true) => SessionStatus::Interrupted,
             (None, false, false) => SessionStatus::Completed,
@@ -198,14 +201,29 @@ fn prepare(
         generation: version.generation,
     };
     let (from, to) = config.period();
-    let in_period = |bars: Vec<Bar>| -> Vec<Bar> {
-        bars.into_iter()
+    // A period that selects none of the data is a mistake worth stopping
+    // for: the run would report an empty backtest as a result.
+    let in_period = |bars: Vec<Bar>| -> anyhow::Result<Vec<Bar>> {
+        let span = bars.first().map(|b| b.open_time).zip(bars.last().map(|b| b.open_time));
+        let kept: Vec<Bar> = bars
+            .into_iter()
             .filter(|b| from.map_or(true, |f| b.open_time >= f) && to.map_or(true, |t| b.open_time <= t))
-            .collect()
+            .collect();
+        match span {
+            Some((first, last)) if kept.is_empty() => Err(BadInput(format!(
+                "{key}: the period {} to {} (engine.from/to, or --from/--to) selects none of its bars, which run from {} to {}",
+                from.and_then(rfc3339_ms).unwrap_or_else(|| "the start".into()),
+                to.and_then(rfc3339_ms).unwrap_or_else(|| "the end".into()),
+                rfc3339_ms(first).unwrap_or_default(),
+                rfc3339_ms(last).unwrap_or_default(),
+            ))
+            .into()),
+            _ => Ok(kept),
+        }
     };
     let (source, data, mut history): (Option<Box<dyn MarketDataSource>>, DataInfo, Vec<Bar>) = match &runner.source {
         _ if recorded.is_some() => {
-            let bars = in_period(recorded.unwrap_or_default());
+            let bars = in_period(recorded.unwrap_or_default())?;
             let info = DataInfo {
                 symbol: runner.symbol.clone(),
                 source: "recorded session".into(),
@@ -224,7 +242,7 @@ fn prepare(
                 start_price: start_price.unwrap_or(100.0),
                 ..SyntheticConfig::default()
             };
-            let bars = in_period(generate(&synthetic).bars);
+            let bars = in_period(generate(&synthetic).bars)?;
             let info = DataInfo {
                 symbol: runner.symbol.clone(),
                 source: synthetic_source(*seed, count as u64),
@@ -241,7 +259,7 @@ fn prepare(
             let options = LoadOptions { format, symbol: Some(runner.symbol.clone()), ..LoadOptions::default() };
             // Read once: hashed for the summary, then parsed.
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let bars = in_period(load_bytes(path, &bytes, &options)?.bars);
+            let bars = in_period(load_bytes(path, &bytes, &options)?.bars)?;
             let info = DataInfo {
                 symbol: runner.symbol.clone(),
                 source: path.display().to_string(),
@@ -407,6 +425,20 @@ fn finish_progress_line(progress: &Progress, live: bool, elapsed: Duration) {
     }
 }
 
+/// How the run ended, and why runners stopped early.
+fn run_status(report: &EngineReport) -> (RunStatus, Vec<String>) {
+    let mut errors: Vec<String> =
+        report.runners.iter().filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.symbol))).collect();
+    errors.extend(report.lost_runners.iter().cloned());
+    errors.extend(report.log_error.iter().map(|e| format!("event log failed: {e}; trading halted")));
+    let status = match (errors.is_empty(), report.interrupted) {
+        (false, _) => RunStatus::Failed,
+        (true, true) => RunStatus::Interrupted,
+        (true, false) => RunStatus::Completed,
+    };
+    (status, errors)
+}
+
 /// Prints the summary and writes the outputs.
 fn summarize(
     config: &Config,
@@ -446,8 +478,11 @@ fn summarize(
     if let Some(obj) = config_json.as_object_mut() {
         obj.insert("name".into(), options.config_name.clone().into());
     }
+    let (status, errors) = run_status(report);
     let summary = RunSummary {
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        status,
+        errors,
         started_at: rfc3339_ms(started).unwrap_or_default(),
         finished_at: rfc3339_ms(finished).unwrap_or_default(),
         metrics: metrics.clone(),
@@ -459,8 +494,20 @@ fn summarize(
     };
     println!("{}", summary_table(&metrics));
     for r in &report.runners {
-        let mut line =
-            format!("{}: {} bars, {} calls, final state {}", r.symbol, r.counts.bars, r.counts.calls, r.state);
+        let c = &r.counts;
+        let mut line = format!("{}: {} bars, {} calls", r.symbol, c.bars, c.calls);
+        for (n, what) in [
+            (c.bad_actions, "bad actions"),
+            (c.script_failures, "script failures"),
+            (c.risk_refusals, "entries refused by risk"),
+            (c.refusals, "orders refused by execution"),
+            (c.failed_reloads, "reloads refused"),
+        ] {
+            if n > 0 {
+                line += &format!(", {n} {what}");
+            }
+        }
+        line += &format!(", final state {}", r.state);
         if let Some(q) = &r.quarantine {
             line += &format!(", quarantined: {q}");
         }
@@ -473,6 +520,9 @@ fn summarize(
         if let Some(h) = &a.halted {
             println!("account {}: halted by risk: {h}", a.symbols.join(","));
         }
+    }
+    for lost in &report.lost_runners {
+        println!("{lost}");
     }
     if report.interrupted {
         println!("interrupted: results cover the bars processed so far");
@@ -488,6 +538,5 @@ fn summarize(
     write_outputs(&options.output, &outputs)
         .with_context(|| format!("writing the results to {}", options.output.display()))?;
     println!("results: {}", options.output.display());
-    let failed = report.runners.iter().any(|r| r.error.is_some());
-    Ok(if failed { crate::exit::FAILURE } else { 0 })
+    Ok(if report.failed() { crate::exit::FAILURE } else { 0 })
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use engine_core::regime::{DetectorConfig, RegimeDetector};
+use engine_core::risk::RefusalCode;
 use engine_core::runner::{Outcome, RunnerConfig, SymbolRunner};
 use engine_core::sources::{generate, SyntheticConfig};
 use engine_core::state_machine::StateEvent;
@@ -86,8 +87,24 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
             Outcome::BadAction { message } | Outcome::Failed { message } => {
                 problems.push(format!("bar {}: {message}", d.time));
             }
+            // An entry no account could ever take (a stop on the wrong
+            // side of the price, say) is a bug in the strategy; the other
+            // refusals depend on the account and the limits.
+            Outcome::RiskRefused { code, message } if code == RefusalCode::InvalidIntent.as_str() => {
+                problems.push(format!(
+                    "bar {}: {file}: {} entry refused ({code}): {message}",
+                    d.time,
+                    d.callback.as_str()
+                ));
+            }
             _ => {}
         }
+    }
+    if runner.counts().calls == 0 {
+        problems.push(format!(
+            "the strategy was never called on {} bars: give a longer series (--synthetic bars=N)",
+            series.bars.len()
+        ));
     }
     report(&file, &problems, Some(&runner))
 }
@@ -155,8 +172,9 @@ fn report(file: &str, problems: &[String], runner: Option<&SymbolRunner<LuaStrat
             count(StateEvent::PositionClosed),
         );
         println!(
-            "actions: {} malformed, {} refused by execution; script failures: {}; realised P&L {:.4}",
+            "actions: {} malformed, {} refused by risk, {} refused by execution; script failures: {}; realised P&L {:.4}",
             counts.bad_actions,
+            counts.risk_refusals,
             counts.refusals,
             counts.script_failures,
             runner.account().map_or(0.0, |a| a.realized_pnl())

@@ -27,8 +27,7 @@ pub(crate) fn write_atomic(
         _ => Path::new("."),
     };
     let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy());
-    let temp =
-        tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir).map_err(io_error)?;
+    let temp = temp_file_in(dir, &format!(".{name}.")).map_err(io_error)?;
     let (file, temp_path) = temp.into_parts();
     let mut out = BufWriter::with_capacity(1 << 16, file);
     write(&mut out)?;
@@ -41,6 +40,18 @@ pub(crate) fn write_atomic(
         path: path.to_path_buf(),
         source: e.error,
     })
+}
+
+/// A temporary file `{prefix}XXXX.tmp` in `dir`, to be renamed over a
+/// result, created with the mode any new file gets (0666 less the umask).
+/// `tempfile`'s own default, 0600, would leave results, manifests and
+/// exports unreadable to anyone else once renamed into place.
+pub fn temp_file_in(dir: &Path, prefix: &str) -> io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(dir)
 }
 
 /// Syncs a directory so the renames into it survive a power loss. Best
@@ -61,6 +72,20 @@ mod tests {
             std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_result_gets_the_mode_of_any_new_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "x").unwrap();
+        let path = dir.path().join("a.txt");
+        write_atomic(&path, |w| w.write_all(b"new").map_err(|e| OutputError::Write { path: path.clone(), source: e }))
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&plain), "the umask decides, as for std::fs::write");
     }
 
     #[test]

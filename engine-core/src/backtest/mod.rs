@@ -19,11 +19,13 @@ mod outputs;
 mod report;
 mod table;
 
+pub use atomic::temp_file_in;
 pub use drawdown::{drawdown_pct_series, Drawdown};
 pub use format::rfc3339_ms;
 pub use metrics::{compute_metrics, Metrics, MS_PER_DAY, MS_PER_YEAR};
 pub use outputs::{
-    synthetic_source, write_outputs, DataInfo, OutputError, RunOutputs, RunSummary, StrategyInfo, WrittenFiles,
+    synthetic_source, write_outputs, DataInfo, OutputError, RunOutputs, RunStatus, RunSummary, StrategyInfo,
+    WrittenFiles,
 };
 pub use report::{render_report, render_report_with, ReportLimits};
 pub use table::summary_table;

@@ -47,11 +47,29 @@ pub fn synthetic_source(seed: u64, bars: u64) -> String {
     format!("synthetic: seed={seed},bars={bars}")
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every runner went through its data.
+    Completed,
+    /// Stopped early (Ctrl-C, SIGTERM, the event log failing): the outputs
+    /// cover the bars processed so far.
+    Interrupted,
+    /// A runner stopped early on an error (see `errors`): its results are
+    /// partial or missing.
+    Failed,
+}
+
 /// Everything `summary.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     /// `engine-core`'s version (or the CLI's, with a git describe).
     pub engine_version: String,
+    pub status: RunStatus,
+    /// Why runners stopped early, or the event log failed (empty when
+    /// `status` is `completed`, and for a plain interruption).
+    pub errors: Vec<String>,
     /// Wall-clock start and end of the run, RFC 3339, given by the caller
     /// (the library reads no clock, so outputs are reproducible in tests).
     pub started_at: String,

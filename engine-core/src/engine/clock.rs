@@ -101,12 +101,21 @@ impl Pacer {
     }
 
     /// How long to wait before releasing the bar at market time `time`.
+    /// A bar due beyond what an `Instant` can hold (a speed such as
+    /// `1e-300`) waits [`Pacer::FOREVER`]: until the run is stopped.
     pub fn delay(&mut self, time: i64) -> Option<Duration> {
         let speed = self.speed?;
         let (start, t0) = *self.anchor.get_or_insert((Instant::now(), time));
-        let due = start + Duration::from_secs_f64(((time - t0).max(0) as f64 / 1000.0) / speed);
+        let offset = Duration::try_from_secs_f64(((time - t0).max(0) as f64 / 1000.0) / speed);
+        let Some(due) = offset.ok().and_then(|offset| start.checked_add(offset)) else {
+            return Some(Pacer::FOREVER);
+        };
         due.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
     }
+
+    /// The wait of a bar that is never due (tokio's timers cap it at about
+    /// two years).
+    pub const FOREVER: Duration = Duration::MAX;
 }
 
 #[cfg(test)]
@@ -124,6 +133,20 @@ mod tests {
         let d = pacer.delay(120_000).unwrap();
         assert!(d > Duration::from_millis(500) && d <= Duration::from_millis(600), "{d:?}");
         assert!(WallClock.now_ms() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn a_bar_too_far_away_to_be_due_waits_forever_instead_of_panicking() {
+        for speed in [1e-300, f64::MIN_POSITIVE] {
+            let mut pacer = Pacer::new(Some(speed));
+            assert_eq!(pacer.delay(0), None);
+            assert_eq!(pacer.delay(60_000), Some(Pacer::FOREVER), "speed {speed}");
+        }
+        // Slow but representable: a minute of market time at 1e-9x.
+        let mut pacer = Pacer::new(Some(1e-9));
+        assert_eq!(pacer.delay(0), None);
+        let d = pacer.delay(60_000).unwrap();
+        assert!(d > Duration::from_secs(59_000_000_000) && d < Pacer::FOREVER, "{d:?}");
     }
 
     #[test]

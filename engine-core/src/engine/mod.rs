@@ -177,9 +177,17 @@ pub struct EngineReport {
     pub interrupted: bool,
     /// The session log failed, and trading stopped there.
     pub log_error: Option<String>,
+    /// Groups of runners whose task itself failed (a panic outside any
+    /// runner's step): they have no report above, only this message.
+    pub lost_runners: Vec<String>,
 }
 
 impl EngineReport {
+    /// A runner stopped early, or a group of them was lost.
+    pub fn failed(&self) -> bool {
+        !self.lost_runners.is_empty() || self.runners.iter().any(|r| r.error.is_some())
+    }
+
     /// Initial capital over all accounts.
     pub fn initial_capital(&self) -> f64 {
         self.accounts.iter().map(|a| a.final_state.initial_capital).sum()
@@ -300,7 +308,9 @@ impl TradingEngine {
                 Err(e) => {
                     // The group's loop itself failed (runner panics are
                     // caught inside it): its symbols have no results.
-                    tracing::error!("runners {} stopped: {e}", symbols.join(", "));
+                    let message = format!("runners {} stopped: {e}", symbols.join(", "));
+                    tracing::error!("{message}");
+                    report.lost_runners.push(message);
                 }
             }
         }

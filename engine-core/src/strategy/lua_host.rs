@@ -81,6 +81,9 @@ pub struct LuaStrategy {
     /// `ctx` as last copied out for the event log, shared with the records
     /// that carry it until the strategy changes it.
     ctx_copy: Option<Arc<CtxValue>>,
+    /// Hash of the last source a reload refused: the same text is not
+    /// compiled and reported again until it changes.
+    refused: Option<Arc<str>>,
 }
 
 impl LuaStrategy {
@@ -108,6 +111,7 @@ impl LuaStrategy {
             version: StrategyVersion::of(&source, 1),
             watcher: None,
             ctx_copy: None,
+            refused: None,
         })
     }
 
@@ -139,7 +143,7 @@ impl LuaStrategy {
     }
 
     /// Re-reads the file and reloads it if its content changed; `None`
-    /// when it is the running version.
+    /// when it is the running version or the text last refused.
     pub fn reload(&mut self) -> Option<Result<StrategyVersion, LoadError>> {
         let source = match std::fs::read(&self.path) {
             Ok(s) => s,
@@ -147,10 +151,13 @@ impl LuaStrategy {
                 return Some(Err(LoadError::Read { path: self.path.display().to_string(), message: e.to_string() }))
             }
         };
-        if StrategyVersion::of(&source, 0).hash == self.version.hash {
+        let hash = StrategyVersion::of(&source, 0).hash;
+        if hash == self.version.hash || self.refused.as_ref() == Some(&hash) {
             return None;
         }
-        Some(self.reload_from(&source))
+        let reloaded = self.reload_from(&source);
+        self.refused = reloaded.is_err().then_some(hash);
+        Some(reloaded)
     }
 
     /// `ctx` as plain data.

@@ -13,10 +13,22 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::ModifyKind;
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 /// Default quiet period after the last event.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Whether an event can mean new content. Opening or reading the file
+/// (the reload itself reads it) and metadata changes cannot: counting them
+/// made every reload announce the next one, a broken file being retried
+/// and reported every debounce period.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Other => true,
+    }
+}
 
 /// Tells when a file changed, debounced.
 pub struct FileWatcher {
@@ -36,7 +48,7 @@ impl FileWatcher {
         let (tx, events) = channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event {
-                if event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
+                if changes_content(&event.kind) && event.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) {
                     // The receiver may be gone while the watcher shuts down.
                     let _ = tx.send(());
                 }
@@ -107,5 +119,20 @@ mod tests {
         // Other files in the directory do not count.
         std::fs::write(dir.path().join("other.lua"), "x").unwrap();
         assert!(!w.wait(Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn reading_the_file_or_touching_its_metadata_is_not_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lua");
+        std::fs::write(&path, "-- v1").unwrap();
+        let mut w = FileWatcher::new(&path, Duration::from_millis(50)).unwrap();
+        for _ in 0..3 {
+            assert_eq!(std::fs::read(&path).unwrap(), b"-- v1");
+        }
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&path, permissions).unwrap();
+        assert!(!w.wait(Duration::from_millis(400)), "a read or a chmod reported as an edit");
     }
 }

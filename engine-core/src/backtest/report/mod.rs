@@ -21,7 +21,7 @@ use self::downsample::downsample;
 use self::html::{escape, escape_into};
 use super::drawdown::drawdown_pct_series;
 use super::format::{amount, grouped, human_time};
-use super::outputs::{RunOutputs, RunSummary};
+use super::outputs::{RunOutputs, RunStatus, RunSummary};
 use super::table::metric_rows;
 use crate::execution::records::{EquityPoint, OrderRecord, TradeRecord};
 use crate::strategy::Side;
@@ -73,6 +73,17 @@ pub fn render_report_with(outputs: &RunOutputs, limits: &ReportLimits) -> String
         escape(&summary.started_at),
         escape(&summary.finished_at)
     );
+    let ended = match summary.status {
+        RunStatus::Completed => None,
+        RunStatus::Interrupted => Some("Interrupted: the results cover the bars processed before the stop."),
+        RunStatus::Failed => Some("Failed: a runner stopped early; its results are partial or missing."),
+    };
+    if let Some(ended) = ended {
+        let _ = writeln!(out, "<p class=\"warning\">{}</p>", escape(ended));
+        for error in &summary.errors {
+            let _ = writeln!(out, "<p class=\"warning\">{}</p>", escape(error));
+        }
+    }
 
     out.push_str("<h2>Metrics</h2>\n<table class=\"metrics\">\n");
     for (name, value) in metric_rows(&summary.metrics) {
@@ -460,6 +471,7 @@ const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;margin:24px auto;max-width:1000px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}h3{font-size:15px;margin:18px 0 4px}
 .meta,.note,.sub,footer{color:#666}.sub{font-weight:normal;font-size:13px}footer{margin:32px 0 8px;font-size:12px}
+.warning{color:#a40000;font-weight:600}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:2px 10px;border-bottom:1px solid #eee;text-align:left}
 table.metrics td,table.trades td{text-align:right}table.trades{font-size:12px}table.trades td:nth-child(2),table.trades td:nth-child(3),table.trades td:last-child{text-align:left}
 td.pos{color:#1a7f37}td.neg{color:#c62828}td.hash{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
