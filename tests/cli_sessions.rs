@@ -153,6 +153,51 @@ fn the_default_backtest_recorded_twice_gives_identical_logs_and_exports() {
     let same = engine(&["compare", "--session1", &ids[0], "--session2", &ids[1], "--dir", dir_arg]);
     assert_eq!(same.status.code(), Some(0));
 
+    // Compare finds every round trip of trades.csv, those opened and closed
+    // on one bar included; the one open at the end is told as open.
+    let compared = engine(&["compare", "--session1", &ids[0], "--session2", &ids[1], "--dir", dir_arg, "--json"]);
+    let compared: serde_json::Value = serde_json::from_str(&stdout(&compared)).unwrap();
+    let trades = compared["first"]["trades"].as_array().unwrap();
+    let mut csv_trades = csv::Reader::from_path(dir.path().join("results/backtest/trades.csv")).unwrap();
+    let csv_header = csv_trades.headers().unwrap().clone();
+    let csv_trades: Vec<csv::StringRecord> = csv_trades.records().map(Result::unwrap).collect();
+    let csv_column = |name: &str| csv_header.iter().position(|h| h == name).unwrap();
+    assert_eq!(trades.len(), csv_trades.len());
+    for (trade, row) in trades.iter().zip(&csv_trades) {
+        assert_eq!(trade["entry_time"].as_i64().unwrap().to_string(), row[csv_column("entry_time_ms")]);
+        match trade["exit_time"].as_i64() {
+            Some(exit) => assert_eq!(exit.to_string(), row[csv_column("exit_time_ms")]),
+            None => assert_eq!(&row[csv_column("exit_reason")], "end_of_data"),
+        }
+    }
+    assert!(csv_trades.iter().any(|r| &r[csv_column("bars_held")] == "0"), "a trade within one bar");
+
+    // The same backtest stored otherwise (delta, snapshots every 1000
+    // records, lz4, indicators recomputed) took the same steps.
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let config = std::fs::read_to_string(workspace().join("config/backtest.toml"))
+        .unwrap()
+        .replace("\"../lua-strategies/ema_crossover.lua\"", &format!("{:?}", strategy.display().to_string()));
+    let config = common::write_file(
+        dir.path(),
+        "delta.toml",
+        &format!(
+            "{config}\n[events]\nrecord = true\ndir = \"sessions\"\nstorage = \"delta\"\nsnapshot_every = 1000\n\
+             indicators = \"recompute\"\ncompression = \"lz4\"\n"
+        ),
+    );
+    let run = Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+        .args(["backtest", "--config", config.to_str().unwrap(), "--output", "delta"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let delta = sessions(&sessions_dir).pop().unwrap();
+    assert_eq!(manifest(&sessions_dir, &delta)["storage"], "delta");
+    let across = engine(&["compare", "--session1", &ids[0], "--session2", &delta, "--dir", dir_arg]);
+    assert_eq!(across.status.code(), Some(0), "{}{}", stdout(&across), stderr(&across));
+    assert!(stdout(&across).starts_with("identical"), "{}", stdout(&across));
+
     let csv = dir.path().join("events.csv");
     let export =
         engine(&["export", "--session", &ids[0], "--dir", dir_arg, "--format", "csv", "-o", csv.to_str().unwrap()]);
@@ -166,9 +211,31 @@ fn the_default_backtest_recorded_twice_gives_identical_logs_and_exports() {
     assert!(fills > 100, "{fills} rows with fills");
     assert!(rows.iter().any(|r| r[column("outcome")].starts_with("enter ")));
 
+    // User text, not Rust's debug forms.
+    for outcome in rows.iter().map(|r| &r[column("outcome")]) {
+        assert!(!["Some(", "None", "Long", "Short"].iter().any(|debug| outcome.contains(debug)), "{outcome}");
+    }
+    assert!(rows.iter().any(|r| r[column("outcome")].starts_with("update stop ")));
+    let replay = engine(&["replay", "--session", &ids[0], "--dir", dir_arg]);
+    let text = stdout(&replay);
+    assert!(text.contains("| fill buy ") && text.contains("| fill sell "), "fills with their sides in lowercase");
+    assert!(!["Some(", "None", "Buy", "Sell", "Long", "Short"].iter().any(|debug| text.contains(debug)));
+
     let jsonl = engine(&["export", "--session", &ids[0], "--dir", dir_arg]);
-    let first: serde_json::Value = serde_json::from_str(stdout(&jsonl).lines().next().unwrap()).unwrap();
-    assert_eq!((first["seq"].as_u64(), first["symbol"].as_str()), (Some(1), Some("SYNTH")));
+    let events: Vec<serde_json::Value> = stdout(&jsonl).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((events[0]["seq"].as_u64(), events[0]["symbol"].as_str()), (Some(1), Some("SYNTH")));
+    // `ctx` is plain JSON; a setup shows in it, and inspect-event names
+    // the changed field as the event does.
+    let setup = events.iter().find(|e| e["after"]["ctx"]["setup"]["side"].is_string()).expect("a step with a setup");
+    let seq = setup["seq"].as_u64().unwrap().to_string();
+    let inspect = engine(&["inspect-event", "--session", &ids[0], "--dir", dir_arg, "--sequence", &seq]);
+    assert_eq!(inspect.status.code(), Some(0), "{}", stderr(&inspect));
+    let side = setup["after"]["ctx"]["setup"]["side"].to_string();
+    assert!(stdout(&inspect).contains(&format!("  after.ctx.setup.side: null -> {side}")), "{}", stdout(&inspect));
+    assert!(!stdout(&inspect).contains("\"Table\""), "{}", stdout(&inspect));
+    let replayed = engine(&["replay", "--session", &ids[0], "--dir", dir_arg, "--format", "jsonl", "--from-seq", &seq]);
+    let replayed: serde_json::Value = serde_json::from_str(stdout(&replayed).lines().next().unwrap()).unwrap();
+    assert_eq!(replayed["after"]["ctx"], setup["after"]["ctx"]);
 }
 
 #[test]
@@ -201,4 +268,181 @@ fn a_log_that_cannot_be_written_halts_trading() {
         .find_map(|l| l.strip_prefix("SYNTH: ")?.split(' ').next()?.parse().ok())
         .expect("the runner's bar count");
     assert!(bars < 20_000, "trading went on to bar {bars}");
+}
+
+/// A small backtest recorded in `dir/sessions` with a copy of
+/// `ema_crossover.lua` in `dir`; returns its session id and the copy.
+fn record_small_backtest(dir: &Path) -> (String, std::path::PathBuf) {
+    let strategy = dir.join("ema_copy.lua");
+    std::fs::copy(workspace().join("lua-strategies/ema_crossover.lua"), &strategy).unwrap();
+    let config = common::write_file(
+        dir,
+        "small.toml",
+        &format!(
+            "[[runners]]\nsymbol = \"SYNTH\"\nstrategy = {:?}\n\
+             source = {{ type = \"synthetic\", seed = 7, bars = 600, interval = \"1m\" }}\n\
+             [events]\nrecord = true\ndir = \"sessions\"\n",
+            strategy.display().to_string()
+        ),
+    );
+    let run = Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+        .args(["backtest", "--config", config.to_str().unwrap(), "--output", "small"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    (sessions(&dir.join("sessions")).pop().unwrap(), strategy)
+}
+
+#[test]
+fn replay_refuses_ranges_speeds_and_flags_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, _) = record_small_backtest(dir.path());
+    let sessions_dir = dir.path().join("sessions");
+    let dir_arg = sessions_dir.to_str().unwrap();
+    let last = manifest(&sessions_dir, &id)["last_seq"].as_u64().unwrap();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["replay", "--session", &id, "--dir", dir_arg];
+        args.extend_from_slice(extra);
+        engine(&args)
+    };
+    let refused = |extra: &[&str], expected: &str| {
+        let out = replay(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(expected), "{extra:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{extra:?}: one line: {}", stderr(&out));
+    };
+    refused(&["--from-seq", "10", "--to-seq", "5"], "--from-seq 10 is after --to-seq 5");
+    let beyond = (last + 1).to_string();
+    refused(
+        &["--to-seq", &beyond],
+        &format!("--to-seq: sequence {beyond} is out of range: session {id} has records 1 to {last}"),
+    );
+    refused(&["--from-seq", &beyond], "--from-seq: sequence");
+    for speed in ["0", "-1", "nan", "inf"] {
+        refused(&["--speed", speed], "expected a positive number");
+    }
+    // A pace so slow it cannot be represented neither panics nor delays the first event.
+    let crawl = replay(&["--speed", "1e-300", "--from-seq", "3", "--to-seq", "3"]);
+    assert_eq!(crawl.status.code(), Some(0), "{}", stderr(&crawl));
+    assert!(stdout(&crawl).starts_with("#3 "), "{}", stdout(&crawl));
+    let window = replay(&["--from-seq", "3", "--to-seq", &last.to_string(), "--speed", "1e300"]);
+    assert_eq!(stdout(&window).lines().count() as u64, last - 2);
+
+    // A what-if runs on every recorded bar: a replay's range, pace and
+    // format are refused rather than ignored, and so is a nameless param.
+    for flag in
+        [["--from-seq", "3"], ["--to-seq", "9"], ["--speed", "2"], ["--format", "jsonl"], ["--from-time", "2024-01-01"]]
+    {
+        let mut extra = vec!["--param", "fast=5"];
+        extra.extend_from_slice(&flag);
+        refused(&extra, &format!("{} is for replaying the recorded events, not for a what-if", flag[0]));
+    }
+    refused(&["--param", "=3"], "--param =3: the parameter name is empty");
+    refused(&["--record"], "--record is for a what-if");
+    refused(&["--output", "x"], "--output is for a what-if");
+}
+
+#[test]
+fn a_what_if_on_an_edited_strategy_warns_with_both_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, strategy) = record_small_backtest(dir.path());
+    let sessions_dir = dir.path().join("sessions");
+    let recorded = manifest(&sessions_dir, &id)["strategies"][0]["sha256"].as_str().unwrap().to_string();
+    let whatif = |extra: &[&str]| {
+        let mut args = vec!["replay", "--session", &id, "--dir", sessions_dir.to_str().unwrap(), "--output", "whatif"];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_trading-engine")).args(args).current_dir(dir.path()).output().unwrap()
+    };
+    let unchanged = whatif(&["--param", "fast=5"]);
+    assert_eq!(unchanged.status.code(), Some(0), "{}", stderr(&unchanged));
+    assert!(!stderr(&unchanged).contains("warning"), "{}", stderr(&unchanged));
+
+    let mut source = std::fs::read_to_string(&strategy).unwrap();
+    source.push_str("\n-- edited after the session\n");
+    std::fs::write(&strategy, &source).unwrap();
+    let now = engine_core::content_hash::sha256_hex(source.as_bytes());
+    for run in [whatif(&["--param", "fast=5"]), whatif(&["--strategy", strategy.to_str().unwrap()])] {
+        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        let err = stderr(&run);
+        let warning: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+        assert_eq!(warning.len(), 1, "{err}");
+        assert!(warning[0].contains(&strategy.display().to_string()), "{}", warning[0]);
+        assert!(warning[0].contains(&recorded[..12]) && warning[0].contains(&now[..12]), "{}", warning[0]);
+    }
+}
+
+#[test]
+fn every_failure_of_the_session_tools_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, _) = record_small_backtest(dir.path());
+    let sessions_dir = dir.path().join("sessions");
+    let dir_arg = sessions_dir.to_str().unwrap();
+    // A copy with a byte flipped in the middle of its log.
+    let broken = format!("{id}-broken");
+    std::fs::create_dir(sessions_dir.join(&broken)).unwrap();
+    for file in ["manifest.json", "events.log"] {
+        std::fs::copy(sessions_dir.join(&id).join(file), sessions_dir.join(&broken).join(file)).unwrap();
+    }
+    let log = sessions_dir.join(&broken).join("events.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&log, bytes).unwrap();
+    let last = manifest(&sessions_dir, &id)["last_seq"].as_u64().unwrap().to_string();
+    let runs: [&[&str]; 5] = [
+        &["export", "--session", &broken, "--dir", dir_arg],
+        &["export", "--session", &broken, "--dir", dir_arg, "--format", "csv"],
+        &["replay", "--session", &broken, "--dir", dir_arg],
+        &["inspect-event", "--session", &broken, "--dir", dir_arg, "--sequence", &last],
+        &["compare", "--session1", &id, "--session2", &broken, "--dir", dir_arg],
+    ];
+    for args in runs {
+        let out = engine(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("events.log"), "{args:?} names the log: {}", stderr(&out));
+    }
+    // compare: 0 same, 1 differ, 2 error.
+    let same = engine(&["compare", "--session1", &id, "--session2", &id, "--dir", dir_arg]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    let missing = engine(&["compare", "--session1", &id, "--session2", "nope", "--dir", dir_arg]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn a_killed_run_is_listed_as_crashed_with_the_records_of_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = spawn_paper_run(dir.path(), 1.0, 12000);
+    let sessions_dir = dir.path().join("sessions");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sessions_dir.exists() || sessions(&sessions_dir).is_empty() {
+        assert!(Instant::now() < deadline, "no session appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let id = sessions(&sessions_dir).remove(0);
+    let dir_arg = sessions_dir.to_str().unwrap();
+    let listed = |id: &str| -> serde_json::Value {
+        let out = engine(&["sessions", "--dir", dir_arg, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|s| s["session_id"] == id)
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(listed(&id)["status"], "running", "its writer is alive");
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert_eq!(manifest(&sessions_dir, &id)["status"], "running", "the manifest never heard of the end");
+    let replay = engine(&["replay", "--session", &id, "--dir", dir_arg]);
+    assert_eq!(replay.status.code(), Some(0), "{}", stderr(&replay));
+    let readable = stdout(&replay).lines().count() as u64;
+    assert!(readable > 50, "{readable} records");
+    let shown = listed(&id);
+    assert_eq!((shown["status"].as_str(), shown["records"].as_u64()), (Some("crashed"), Some(readable)));
+    let table = stdout(&engine(&["sessions", "--dir", dir_arg]));
+    let row = table.lines().find(|l| l.starts_with(&id)).unwrap();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!((columns[2], columns[4]), ("crashed", readable.to_string().as_str()), "{row}");
 }

@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 
 use engine_core::backtest::rfc3339_ms;
-use engine_core::events::compare::{compare, diff, entry_json, Comparison, RoundTrip};
+use engine_core::events::compare::{compare, diff, Comparison, Divergence, FieldChange, RoundTrip};
+use engine_core::events::view::{entry_json, state_json};
+use engine_core::events::SymbolSnapshot;
 
-use super::sessions::{open_session, SessionArgs};
+use super::sessions::{open_session, tool_error, SessionArgs};
 use super::BadInput;
 
 #[derive(Debug, clap::Args)]
@@ -23,20 +25,17 @@ pub struct InspectArgs {
 }
 
 pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
+    inspect_event(&args).map_err(tool_error)
+}
+
+fn inspect_event(args: &InspectArgs) -> anyhow::Result<u8> {
     let mut reader = args.session.open()?;
     reader.seek_seq(args.sequence).map_err(|e| BadInput(e.to_string()))?;
     let Some((event, previous)) = reader.next_event_with_previous()? else {
         return Err(BadInput(format!("sequence {}: no such event", args.sequence)).into());
     };
     let json = entry_json(event.seq, &event.entry);
-    let changes = match (event.step(), &previous) {
-        (Some(step), Some(before)) => diff(
-            &serde_json::to_value(before).expect("states serialise"),
-            &serde_json::to_value(&step.after).expect("states serialise"),
-        ),
-        (Some(step), None) => diff(&serde_json::Value::Null, &serde_json::to_value(&step.after).expect("serialises")),
-        (None, _) => Vec::new(),
-    };
+    let changes = event.step().map_or_else(Vec::new, |step| state_changes(previous.as_ref(), &step.after));
     if args.json {
         println!("{}", serde_json::json!({ "event": json, "state_changes": changes }));
         return Ok(0);
@@ -56,6 +55,14 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// Every field of the symbol's state that the step changed, named as in
+/// the event (`after.ctx.setup.side`); against nothing for its first step.
+fn state_changes(previous: Option<&SymbolSnapshot>, after: &SymbolSnapshot) -> Vec<FieldChange> {
+    let before = previous.map_or(serde_json::Value::Null, state_json);
+    let wrap = |state: serde_json::Value| serde_json::json!({ "after": state });
+    diff(&wrap(before), &wrap(state_json(after)))
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
     /// The first session.
@@ -72,24 +79,29 @@ pub struct CompareArgs {
     json: bool,
 }
 
-/// Exit 0 when the sessions recorded the same events, 1 when they diverge.
+/// Exit 0 when the sessions took the same steps, 1 when they diverge, 2
+/// when they cannot be compared (a session missing, unreadable or corrupt).
 pub fn run_compare(args: CompareArgs) -> anyhow::Result<u8> {
+    compare_sessions(&args).map_err(tool_error)
+}
+
+fn compare_sessions(args: &CompareArgs) -> anyhow::Result<u8> {
     let mut first = open_session(&args.dir, &args.session1)?;
     let mut second = open_session(&args.dir, &args.session2)?;
     let comparison = compare(&mut first, &mut second)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&comparison)?);
     } else {
-        print_comparison(&args, &comparison);
+        print_comparison(args, &comparison);
     }
     Ok(if comparison.divergence.is_some() { crate::exit::FAILURE } else { 0 })
 }
 
 fn print_comparison(args: &CompareArgs, c: &Comparison) {
     match &c.divergence {
-        None => println!("identical: every record of {} equals {}'s", args.session1, args.session2),
+        None => println!("identical: every step of {} equals {}'s", args.session1, args.session2),
         Some(d) => {
-            println!("first divergence at sequence {}, field {}:", d.seq, d.field);
+            println!("first divergence at {}, field {}:", divergence_place(args, d), d.field);
             println!("  {}: {}", args.session1, d.first);
             println!("  {}: {}", args.session2, d.second);
         }
@@ -115,7 +127,7 @@ fn print_comparison(args: &CompareArgs, c: &Comparison) {
                 t.symbol,
                 if t.direction > 0 { "long" } else { "short" },
                 rfc3339_ms(t.entry_time).unwrap_or_default(),
-                t.exit_time.and_then(rfc3339_ms).unwrap_or_else(|| "open".into()),
+                t.exit_time.and_then(rfc3339_ms).unwrap_or_else(|| "still open at the end".into()),
                 t.net_pnl
             );
         }
@@ -125,4 +137,16 @@ fn print_comparison(args: &CompareArgs, c: &Comparison) {
     };
     show(&args.session1, &c.trades_only_in_first);
     show(&args.session2, &c.trades_only_in_second);
+}
+
+/// `sequence 42`, or `step 42 (sequence 42 in A, 43 in B)` when snapshots
+/// numbered the sessions' records differently.
+fn divergence_place(args: &CompareArgs, d: &Divergence) -> String {
+    let seq = |s: Option<u64>| s.map_or_else(|| "none".into(), |s| s.to_string());
+    match (d.first_seq, d.second_seq) {
+        (Some(a), Some(b)) if a == b => format!("sequence {a}"),
+        (a, b) => {
+            format!("step {} (sequence {} in {}, {} in {})", d.step, seq(a), args.session1, seq(b), args.session2)
+        }
+    }
 }

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use engine_core::backtest::rfc3339_ms;
 use engine_core::events::codec::Entry;
-use engine_core::events::compare::entry_json;
-use engine_core::events::session::{list_sessions, SessionError, SessionReader, EVENTS_FILE};
+use engine_core::events::session::{
+    list_sessions, records_in, Manifest, SessionError, SessionReader, Standing, EVENTS_FILE,
+};
+use engine_core::events::view::{entry_json, outcome_text};
 use engine_core::events::StepRecord;
 
-use super::BadInput;
+use super::{exit_code_of, BadInput};
 
 /// Where sessions are, and which one.
 #[derive(Debug, clap::Args)]
@@ -28,6 +30,17 @@ impl SessionArgs {
     /// Opens the session, warning on stderr about a torn last record.
     pub fn open(&self) -> anyhow::Result<SessionReader> {
         open_session(&self.dir, &self.session)
+    }
+}
+
+/// The session tools' errors all exit 2: a session that is missing,
+/// unreadable or corrupt is input to look at, like a bad argument (and
+/// `compare` keeps 1 for "the sessions differ").
+pub fn tool_error(err: anyhow::Error) -> anyhow::Error {
+    if exit_code_of(&err) == super::exit::BAD_INPUT {
+        err
+    } else {
+        BadInput(format!("{err:#}")).into()
     }
 }
 
@@ -58,6 +71,10 @@ pub struct SessionsArgs {
 }
 
 pub fn list(args: SessionsArgs) -> anyhow::Result<u8> {
+    list_sessions_in(&args).map_err(tool_error)
+}
+
+fn list_sessions_in(args: &SessionsArgs) -> anyhow::Result<u8> {
     if !args.dir.exists() {
         println!("no sessions in {} (`run` records by default; `backtest --record`)", args.dir.display());
         return Ok(0);
@@ -77,36 +94,58 @@ pub fn list(args: SessionsArgs) -> anyhow::Result<u8> {
                 continue;
             }
         };
-        let bytes = std::fs::metadata(args.dir.join(&id).join(EVENTS_FILE)).map_or(0, |m| m.len());
+        let dir = args.dir.join(&id);
+        let standing = Standing::of(&dir, &manifest);
+        let records = records_in(&dir, &manifest).map_err(|e| eprintln!("{id}: unreadable log: {e}")).ok();
+        let bytes = std::fs::metadata(dir.join(EVENTS_FILE)).map_or(0, |m| m.len());
         if args.json {
-            let mut value = serde_json::to_value(&manifest)?;
-            value["log_bytes"] = bytes.into();
-            if let Some(obj) = value.as_object_mut() {
-                obj.remove("config");
-            }
-            println!("{value}");
+            println!("{}", listed_json(&manifest, standing, records, bytes)?);
             continue;
         }
-        let strategies: Vec<String> = manifest
-            .strategies
-            .iter()
-            .map(|s| {
-                let file = Path::new(&s.file).file_name().map_or(s.file.clone(), |f| f.to_string_lossy().into());
-                format!("{}:{}@{}", s.symbol, file, &s.sha256[..8.min(s.sha256.len())])
-            })
-            .collect();
         println!(
             "{:<44} {:<9} {:<11} {:<24} {:>9} {:>10}  {}",
             id,
             manifest.kind,
-            format!("{:?}", manifest.status).to_lowercase(),
+            standing,
             manifest.started_at,
-            manifest.records,
+            records.map_or_else(|| "?".into(), |r| r.to_string()),
             bytes,
-            strategies.join(" ")
+            strategies_text(&manifest)
         );
     }
     Ok(0)
+}
+
+/// A listed session as JSON: the manifest without its config, with the
+/// status and record count as they stand now (`crashed`, the records the
+/// log holds) and the log's size.
+fn listed_json(
+    manifest: &Manifest,
+    standing: Standing,
+    records: Option<u64>,
+    bytes: u64,
+) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(manifest)?;
+    value["status"] = standing.as_str().into();
+    value["records"] = records.into();
+    value["log_bytes"] = bytes.into();
+    if let Some(obj) = value.as_object_mut() {
+        obj.remove("config");
+    }
+    Ok(value)
+}
+
+/// `SYNTH:ema_crossover.lua@a462fcb9 ...`
+fn strategies_text(manifest: &Manifest) -> String {
+    let strategies: Vec<String> = manifest
+        .strategies
+        .iter()
+        .map(|s| {
+            let file = Path::new(&s.file).file_name().map_or(s.file.clone(), |f| f.to_string_lossy().into());
+            format!("{}:{}@{}", s.symbol, file, &s.sha256[..8.min(s.sha256.len())])
+        })
+        .collect();
+    strategies.join(" ")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -129,6 +168,10 @@ pub struct ExportArgs {
 }
 
 pub fn export(args: ExportArgs) -> anyhow::Result<u8> {
+    export_session(&args).map_err(tool_error)
+}
+
+fn export_session(args: &ExportArgs) -> anyhow::Result<u8> {
     let mut reader = args.session.open()?;
     let format = args.format;
     let write = |out: &mut dyn Write, reader: &mut SessionReader| -> anyhow::Result<u64> {
@@ -220,7 +263,7 @@ fn csv_row(seq: u64, s: &StepRecord) -> Vec<String> {
         s.after.state.to_string(),
         s.transitions.iter().map(|t| format!("{}->{}: {}", t.from, t.to, t.reason)).collect::<Vec<_>>().join("; "),
         decision.map_or(String::new(), |d| d.callback.as_str().to_string()),
-        decision.map_or(String::new(), |d| d.outcome.to_string()),
+        decision.map_or(String::new(), |d| outcome_text(&d.outcome)),
         decision.map_or(String::new(), |d| d.version.hash.to_string()),
         decision.map_or(String::new(), |d| d.version.generation.to_string()),
         if s.risk.is_empty() { String::new() } else { json(&s.risk) },

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod log;
 pub mod session;
 mod step;
+pub mod view;
 
 pub use step::{AccountFigures, IndicatorValues, RecordedBar, RiskRecord, StepRecord, SymbolSnapshot};
 

@@ -110,6 +110,36 @@ impl CtxValue {
         })
     }
 
+    /// The value as plain JSON, for people and tools (exports,
+    /// `inspect-event`); the log keeps its own encoding. A table whose keys
+    /// are exactly 1, 2, ..., n (a Lua sequence) is an array; any other
+    /// table an object, integer keys written as strings (`{"10": -3}`); an
+    /// empty table `{}`. A NaN or infinite number is `null`, as JSON has none.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            CtxValue::Bool(b) => J::Bool(*b),
+            CtxValue::Int(i) => J::from(*i),
+            CtxValue::Num(n) => serde_json::Number::from_f64(*n).map_or(J::Null, J::Number),
+            CtxValue::Str(s) => J::String(s.clone()),
+            CtxValue::Table(entries) if is_sequence(entries) => {
+                J::Array(entries.iter().map(|(_, v)| v.to_json()).collect())
+            }
+            CtxValue::Table(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = match k {
+                            CtxKey::Int(i) => i.to_string(),
+                            CtxKey::Str(s) => s.clone(),
+                        };
+                        (key, v.to_json())
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// The entry under a string key of a table.
     pub fn get(&self, key: &str) -> Option<&CtxValue> {
         match self {
@@ -117,6 +147,11 @@ impl CtxValue {
             _ => None,
         }
     }
+}
+
+/// Whether sorted `entries` are keyed 1, 2, ..., n (n ≥ 1): a Lua sequence.
+fn is_sequence(entries: &[(CtxKey, CtxValue)]) -> bool {
+    !entries.is_empty() && entries.iter().zip(1..).all(|((k, _), i)| *k == CtxKey::Int(i))
 }
 
 /// Whether `table` still holds exactly `copy` (a value copied out of it
@@ -372,6 +407,30 @@ mod tests {
         assert_eq!(v.get("tags"), Some(&CtxValue::Table(vec![(CtxKey::Int(1), CtxValue::Str("a".into()))])));
         let err = CtxValue::from_json(&serde_json::json!({"x": [1, null]}), "params").unwrap_err();
         assert_eq!(err.to_string(), "params.x[2] is null: leave it out instead");
+    }
+
+    #[test]
+    fn the_json_view_is_plain_json_with_sequences_as_arrays() {
+        let lua = Lua::new();
+        let v: Value = lua
+            .load(r#"return {setup = {bars = 0, side = "long"}, levels = {1.5, 2}, sparse = {[2] = true}, [10] = -3, e = {}}"#)
+            .eval()
+            .unwrap();
+        let json = CtxValue::from_lua(&v, "ctx").unwrap().to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "10": -3,
+                "e": {},
+                "levels": [1.5, 2],
+                "setup": {"bars": 0, "side": "long"},
+                "sparse": {"2": true}
+            })
+        );
+        assert_eq!(CtxValue::Num(f64::NAN).to_json(), serde_json::Value::Null);
+        // The JSON view of JSON-born plain data gives that JSON back.
+        let params = serde_json::json!({"fast": 9, "k": 2.5, "tags": ["a", "b"], "on": true});
+        assert_eq!(CtxValue::from_json(&params, "params").unwrap().to_json(), params);
     }
 
     #[test]

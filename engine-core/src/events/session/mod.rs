@@ -9,17 +9,20 @@
 //! export.
 
 mod manifest;
+mod pace;
 mod reader;
 mod recorder;
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{Manifest, SessionStatus};
+pub use pace::{ReplayPacer, MAX_WAIT};
 pub use reader::{SessionEvent, SessionReader};
 pub use recorder::{RecorderOptions, RecordingFailed, SessionRecorder, StepSender};
 
 use super::codec::CodecError;
-use super::log::LogError;
+use super::log::{LogError, LogReader};
 
 /// The log file of a session directory.
 pub const EVENTS_FILE: &str = "events.log";
@@ -109,4 +112,105 @@ pub fn list_sessions(dir: &Path) -> Result<Vec<ListedSession>, SessionError> {
         started(&b.1).cmp(&started(&a.1)).then_with(|| b.0.cmp(&a.0))
     });
     Ok(sessions)
+}
+
+/// Whether a session's writer is still at work: the recorder holds an
+/// exclusive `flock` on the session's log from its creation until the
+/// manifest says how the session ended, and the system releases it when the
+/// process dies, however it dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// A process holds the log's lock.
+    Alive,
+    /// No process holds it.
+    Gone,
+    /// The lock cannot be tried (no log, a file system without locks).
+    Unknown,
+}
+
+/// Whether the writer of the session in `session_dir` is still at work.
+pub fn writer_of(session_dir: &Path) -> Writer {
+    let Ok(file) = std::fs::File::open(session_dir.join(EVENTS_FILE)) else { return Writer::Unknown };
+    // SAFETY: flock on a descriptor we own; closing the file releases a
+    // lock taken here.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return Writer::Gone;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Writer::Alive,
+        _ => Writer::Unknown,
+    }
+}
+
+/// How a session stands now: what its manifest says, except that a session
+/// still marked running whose writer is gone crashed (the process died
+/// without ending it: a SIGKILL, a power cut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Recorded(SessionStatus),
+    Crashed,
+}
+
+impl Standing {
+    /// The standing of the session in `session_dir` with `manifest`.
+    pub fn of(session_dir: &Path, manifest: &Manifest) -> Standing {
+        match manifest.status {
+            SessionStatus::Running if writer_of(session_dir) == Writer::Gone => Standing::Crashed,
+            status => Standing::Recorded(status),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Recorded(status) => status.as_str(),
+            Standing::Crashed => "crashed",
+        }
+    }
+}
+
+impl std::fmt::Display for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Records in the session's log: the manifest's count once the session has
+/// ended, else what the log holds now (from its index, then the record
+/// headers after the last indexed one; a torn tail not counted).
+pub fn records_in(session_dir: &Path, manifest: &Manifest) -> Result<u64, SessionError> {
+    if manifest.status != SessionStatus::Running {
+        return Ok(manifest.records);
+    }
+    Ok(LogReader::open(session_dir.join(EVENTS_FILE))?.len_records())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(dir: &Path, id: &str) -> SessionRecorder {
+        let manifest = Manifest::new(id, "backtest", "2026-01-01T00:00:00.000Z");
+        SessionRecorder::create(dir, manifest, RecorderOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_session_whose_recorder_died_without_ending_it_crashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = start(dir.path(), "killed");
+        let session = recorder.dir().to_path_buf();
+        let manifest = Manifest::read(&session).unwrap();
+        assert_eq!(writer_of(&session), Writer::Alive);
+        assert_eq!(Standing::of(&session, &manifest), Standing::Recorded(SessionStatus::Running));
+        // Gone without `finish`, as a SIGKILL leaves it: the manifest still says running.
+        drop(recorder);
+        assert_eq!(Standing::of(&session, &manifest).to_string(), "crashed");
+        assert_eq!(records_in(&session, &manifest).unwrap(), 0);
+
+        let recorder = start(dir.path(), "ended");
+        let session = recorder.dir().to_path_buf();
+        let ended = recorder.finish(SessionStatus::Completed, None, "2026-01-01T00:01:00.000Z".into());
+        assert_eq!(writer_of(&session), Writer::Gone);
+        assert_eq!(Standing::of(&session, &ended).to_string(), "completed");
+        assert_eq!(writer_of(&dir.path().join("no-such-session")), Writer::Unknown);
+    }
 }

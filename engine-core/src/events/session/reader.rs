@@ -136,6 +136,19 @@ impl SessionReader {
         Ok(Some(&self.current))
     }
 
+    /// The next step, skipping snapshots (which say how a session was
+    /// stored, not what happened), or `None` at the end.
+    pub fn next_step(&mut self) -> Result<Option<&SessionEvent>, SessionError> {
+        loop {
+            match self.advance()? {
+                None => return Ok(None),
+                Some(event) if event.step().is_some() => break,
+                Some(_) => {}
+            }
+        }
+        Ok(Some(&self.current))
+    }
+
     /// The next record, or `None` at the end, as a value of its own.
     pub fn next_event(&mut self) -> Result<Option<SessionEvent>, SessionError> {
         Ok(self.advance()?.cloned())

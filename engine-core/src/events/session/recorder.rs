@@ -172,6 +172,30 @@ pub struct SessionRecorder {
     writer: Option<LogWriter>,
     thread: Option<JoinHandle<Written>>,
     failure: Arc<Mutex<Option<String>>>,
+    /// Holds the log's lock until the manifest says how the session ended
+    /// (see [`super::writer_of`]); dropped last.
+    _lock: WriterLock,
+}
+
+/// An exclusive `flock` on a session's log, held by its recorder: a reader
+/// that finds it free while the manifest still says `running` knows the
+/// process died.
+struct WriterLock {
+    /// Held, never read: closing it releases the lock.
+    _file: std::fs::File,
+}
+
+impl WriterLock {
+    fn take(log: &Path) -> Result<WriterLock, SessionError> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(log).map_err(|e| SessionError::io(log, e))?;
+        // Blocking: a reader holds its probe for an instant only.
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(SessionError::io(log, std::io::Error::last_os_error()));
+        }
+        Ok(WriterLock { _file: file })
+    }
 }
 
 impl SessionRecorder {
@@ -211,6 +235,7 @@ impl SessionRecorder {
             file_options.durability = Durability::Buffered;
         }
         let writer = LogWriter::create(dir.join(EVENTS_FILE), file_options)?;
+        let lock = WriterLock::take(&dir.join(EVENTS_FILE))?;
         Ok(SessionRecorder {
             dir,
             manifest,
@@ -218,6 +243,7 @@ impl SessionRecorder {
             writer: Some(writer),
             thread: None,
             failure: Arc::new(Mutex::new(None)),
+            _lock: lock,
         })
     }
 
