@@ -51,7 +51,7 @@ enum Commands {
     /// symbol's previous event.
     InspectEvent(commands::inspect::InspectArgs),
     /// Compare two sessions: the first divergence and the differences in
-    /// trades and P&L. Exits 0 when they recorded the same events, 1 when not.
+    /// trades and P&L. Exits 0 when they recorded the same events, 1 when not, 2 on an error.
     Compare(commands::inspect::CompareArgs),
     /// List the recorded sessions with their manifest summary.
     Sessions(commands::sessions::SessionsArgs),

@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 use engine_core::backtest::rfc3339_ms;
 use engine_core::config::{parse_time, Config, EngineMode};
 use engine_core::content_hash::sha256_hex;
+use engine_core::engine::Pacer;
 use engine_core::events::codec::Entry;
-use engine_core::events::session::{Manifest, ReplayPacer, SessionError, SessionReader};
+use engine_core::events::session::{Manifest, SessionError, SessionReader};
 use engine_core::events::view::{entry_json, fill_text, outcome_text};
 
 use super::session::{execute, SessionOptions};
@@ -138,7 +138,7 @@ fn replay(args: &ReplayArgs, mut reader: SessionReader) -> anyhow::Result<u8> {
         if args.to_seq.is_some_and(|last| event.seq > last) || to_time.zip(event.time()).is_some_and(|(t, e)| e > t) {
             break;
         }
-        if let Some(delay) = pacer.as_mut().zip(event.time()).and_then(|(p, t)| p.delay(t, Instant::now())) {
+        if let Some(delay) = pacer.as_mut().zip(event.time()).and_then(|(p, t)| p.delay(t)) {
             out.flush()?;
             std::thread::sleep(delay);
         }
@@ -153,8 +153,9 @@ fn replay(args: &ReplayArgs, mut reader: SessionReader) -> anyhow::Result<u8> {
 }
 
 /// `--speed N`: a pace only a positive, finite N gives.
-fn pacer_at(speed: f64) -> Result<ReplayPacer, BadInput> {
-    ReplayPacer::new(speed)
+fn pacer_at(speed: f64) -> Result<Pacer, BadInput> {
+    Some(Pacer::new(Some(speed)))
+        .filter(Pacer::is_paced)
         .ok_or_else(|| BadInput(format!("--speed {speed}: expected a positive number (N times the market pace)")))
 }
 

@@ -128,7 +128,7 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
     });
     if let Some(m) = &manifest {
         let dir = config.events.sessions_dir();
-        println!("session: {} ({} records, {:?}) in {}", m.session_id, m.records, m.status, dir.display());
+        println!("session: {} ({} records, {}) in {}", m.session_id, m.records, m.status, dir.display());
     }
     let code = summarize(&config, &options, &report, strategies, data, started, finished)?;
     if let Some(e) = manifest.and_then(|m| m.error) {

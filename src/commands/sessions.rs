@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use engine_core::backtest::rfc3339_ms;
+use engine_core::backtest::{rfc3339_ms, temp_file_in};
 use engine_core::events::codec::Entry;
 use engine_core::events::session::{
     list_sessions, records_in, Manifest, SessionError, SessionReader, Standing, EVENTS_FILE,
@@ -207,8 +207,7 @@ fn export_session(args: &ExportArgs) -> anyhow::Result<u8> {
         }
         Some(path) => {
             let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let mut file =
-                tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", path.display()))?;
+            let mut file = temp_file_in(dir, ".export.").with_context(|| format!("writing {}", path.display()))?;
             let rows = {
                 let mut out = std::io::BufWriter::new(file.as_file_mut());
                 write(&mut out, &mut reader)?

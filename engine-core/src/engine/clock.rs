@@ -87,35 +87,50 @@ impl RunMode {
 }
 
 /// Paces a replay: bar `t` is released `(t − t₀) / speed` after the first
-/// bar `t₀` was, by the wall clock.
+/// bar `t₀` was, by the wall clock. Used by the engine (`--speed`) and by
+/// `trading-engine replay --speed`.
 #[derive(Debug, Clone)]
 pub struct Pacer {
     speed: Option<f64>,
+    /// Wall time and market time of the first bar.
     anchor: Option<(Instant, i64)>,
 }
 
 impl Pacer {
-    /// `None`: no pacing.
+    /// The longest single wait: a pace so slow that a bar's due time would
+    /// overflow a `Duration` or an `Instant` (`--speed 1e-300`) waits this
+    /// long per bar instead of panicking.
+    pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+    /// No pacing unless `speed` is finite and positive.
     pub fn new(speed: Option<f64>) -> Pacer {
         Pacer { speed: speed.filter(|s| s.is_finite() && *s > 0.0), anchor: None }
     }
 
-    /// How long to wait before releasing the bar at market time `time`.
-    /// A bar due beyond what an `Instant` can hold (a speed such as
-    /// `1e-300`) waits [`Pacer::FOREVER`]: until the run is stopped.
-    pub fn delay(&mut self, time: i64) -> Option<Duration> {
-        let speed = self.speed?;
-        let (start, t0) = *self.anchor.get_or_insert((Instant::now(), time));
-        let offset = Duration::try_from_secs_f64(((time - t0).max(0) as f64 / 1000.0) / speed);
-        let Some(due) = offset.ok().and_then(|offset| start.checked_add(offset)) else {
-            return Some(Pacer::FOREVER);
-        };
-        due.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    /// Whether bars are paced at all.
+    pub fn is_paced(&self) -> bool {
+        self.speed.is_some()
     }
 
-    /// The wait of a bar that is never due (tokio's timers cap it at about
-    /// two years).
-    pub const FOREVER: Duration = Duration::MAX;
+    /// How long to wait before releasing the bar at market time `time`.
+    pub fn delay(&mut self, time: i64) -> Option<Duration> {
+        self.delay_at(time, Instant::now())
+    }
+
+    /// [`Pacer::delay`] at wall time `now`; `None`: release it now. Bars
+    /// earlier than the first go at once.
+    pub fn delay_at(&mut self, time: i64, now: Instant) -> Option<Duration> {
+        let speed = self.speed?;
+        let (start, first) = *self.anchor.get_or_insert((now, time));
+        let market_secs = time.saturating_sub(first).max(0) as f64 / 1000.0;
+        // Too far to represent is as good as "the longest wait".
+        let offset = Duration::try_from_secs_f64(market_secs / speed).unwrap_or(Duration::MAX);
+        let wait = match start.checked_add(offset) {
+            Some(due) => due.saturating_duration_since(now),
+            None => Pacer::MAX_WAIT,
+        };
+        Some(wait.min(Pacer::MAX_WAIT)).filter(|w| !w.is_zero())
+    }
 }
 
 #[cfg(test)]
@@ -127,26 +142,32 @@ mod tests {
         let mut unpaced = Pacer::new(None);
         assert_eq!(unpaced.delay(0), None);
         assert_eq!(unpaced.delay(1_000_000), None);
+        for speed in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(!Pacer::new(Some(speed)).is_paced(), "{speed}");
+        }
+        let start = Instant::now();
         let mut pacer = Pacer::new(Some(100.0));
-        assert_eq!(pacer.delay(60_000), None, "the first bar goes at once");
+        assert_eq!(pacer.delay_at(60_000, start), None, "the first bar goes at once");
         // One minute later in market time is 600 ms later at 100x.
-        let d = pacer.delay(120_000).unwrap();
-        assert!(d > Duration::from_millis(500) && d <= Duration::from_millis(600), "{d:?}");
+        assert_eq!(pacer.delay_at(120_000, start), Some(Duration::from_millis(600)));
+        assert_eq!(pacer.delay_at(120_000, start + Duration::from_millis(700)), None, "already late");
+        assert_eq!(pacer.delay_at(0, start), None, "an earlier bar goes at once");
         assert!(WallClock.now_ms() > 1_700_000_000_000);
     }
 
     #[test]
-    fn a_bar_too_far_away_to_be_due_waits_forever_instead_of_panicking() {
-        for speed in [1e-300, f64::MIN_POSITIVE] {
-            let mut pacer = Pacer::new(Some(speed));
-            assert_eq!(pacer.delay(0), None);
-            assert_eq!(pacer.delay(60_000), Some(Pacer::FOREVER), "speed {speed}");
-        }
-        // Slow but representable: a minute of market time at 1e-9x.
-        let mut pacer = Pacer::new(Some(1e-9));
-        assert_eq!(pacer.delay(0), None);
-        let d = pacer.delay(60_000).unwrap();
-        assert!(d > Duration::from_secs(59_000_000_000) && d < Pacer::FOREVER, "{d:?}");
+    fn extreme_speeds_wait_at_most_a_day_and_never_panic() {
+        let start = Instant::now();
+        let mut crawl = Pacer::new(Some(1e-300));
+        crawl.delay_at(0, start);
+        assert_eq!(crawl.delay_at(60_000, start), Some(Pacer::MAX_WAIT));
+        assert_eq!(crawl.delay_at(i64::MAX, start), Some(Pacer::MAX_WAIT));
+        let mut slow = Pacer::new(Some(1e-12));
+        slow.delay_at(i64::MIN, start);
+        assert_eq!(slow.delay_at(i64::MAX, start), Some(Pacer::MAX_WAIT));
+        let mut fast = Pacer::new(Some(f64::MAX));
+        fast.delay_at(0, start);
+        assert_eq!(fast.delay_at(i64::MAX, start), None);
     }
 
     #[test]

@@ -128,22 +128,10 @@ pub enum Outcome {
 }
 
 impl std::fmt::Display for Outcome {
-    /// One line: `setup (cross up)`, `enter long 2 (breakout)`, `RISK_MAX_POSITIONS: ...`.
+    /// One line: `setup (cross up)`, `enter long 2 (breakout)`,
+    /// `update stop 100.07 (break-even)`, `RISK_MAX_POSITIONS: ...`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Outcome::Nothing => write!(f, "nothing"),
-            Outcome::Setup { reason } => write!(f, "setup ({reason})"),
-            Outcome::Enter { side, quantity, reason } => write!(f, "enter {side:?} {quantity} ({reason})"),
-            Outcome::Cancel { reason } => write!(f, "cancel ({reason})"),
-            Outcome::Exit { fraction, reason } => write!(f, "exit {fraction} ({reason})"),
-            Outcome::Update { stop, target, reason } => {
-                write!(f, "update stop {stop:?} target {target:?} ({reason})")
-            }
-            Outcome::Refused { reason } => write!(f, "refused: {reason}"),
-            Outcome::RiskRefused { code, message } => write!(f, "{code}: {message}"),
-            Outcome::BadAction { message } => write!(f, "bad action: {message}"),
-            Outcome::Failed { message } => write!(f, "failed: {message}"),
-        }
+        f.write_str(&crate::events::view::outcome_text(self))
     }
 }
 

@@ -127,7 +127,7 @@ impl Manifest {
     pub fn write(&self, session_dir: &Path) -> Result<(), SessionError> {
         let path = session_dir.join(MANIFEST_FILE);
         let io = |e: std::io::Error| SessionError::io(&path, e);
-        let mut file = tempfile::NamedTempFile::new_in(session_dir).map_err(io)?;
+        let mut file = crate::backtest::temp_file_in(session_dir, ".manifest.").map_err(io)?;
         let text = serde_json::to_string_pretty(self).expect("a manifest serialises");
         file.write_all(text.as_bytes()).map_err(io)?;
         file.write_all(b"\n").map_err(io)?;

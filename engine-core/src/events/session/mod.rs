@@ -9,7 +9,6 @@
 //! export.
 
 mod manifest;
-mod pace;
 mod reader;
 mod recorder;
 
@@ -17,7 +16,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{Manifest, SessionStatus};
-pub use pace::{ReplayPacer, MAX_WAIT};
 pub use reader::{SessionEvent, SessionReader};
 pub use recorder::{RecorderOptions, RecordingFailed, SessionRecorder, StepSender};
 
