@@ -222,3 +222,15 @@ fn bad_flags_are_named_as_flags() {
         assert!(err.contains(expected) && !err.contains("backtest.toml"), "{flags:?}: {err}");
     }
 }
+
+#[test]
+fn a_mode_set_by_the_environment_is_blamed_on_its_variable() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+        .args(["backtest"])
+        .env("TRADING_ENGINE__ENGINE__MODE", "paper")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("engine.mode is \"paper\" (set by TRADING_ENGINE__ENGINE__MODE)"), "{err}");
+}
