@@ -140,3 +140,52 @@ fn times_parse_in_three_forms() {
     assert_eq!(parse_time("1704067200000"), Ok(1_704_067_200_000));
     assert!(parse_time("soon").is_err());
 }
+
+#[test]
+fn an_unknown_key_error_gives_the_line_of_that_key() {
+    // QA unk11.toml: [sandbox] is checked after [events] (keys are visited
+    // in name order), so its line was given for the [events] error.
+    let text = "[[runners]]\nsymbol = \"SYNTH\"\nstrategy = \"../lua-strategies/ema_crossover.lua\"\n\
+                source = { type = \"synthetic\", seed = 42, bars = 2000 }\n\
+                [sandbox]\ninstrs = 5\n\n[events]\nrecrd = true\n";
+    let err = parse(text).unwrap_err().to_string();
+    assert!(err.starts_with("test.toml: events.recrd: unknown field `recrd`"), "{err}");
+    assert!(err.ends_with("(line 9)"), "{err}");
+    // Blank lines before [events] move the line with it.
+    let spaced = text.replace("[events]", "\n\n\n[events]");
+    assert!(parse(&spaced).unwrap_err().to_string().ends_with("(line 12)"));
+}
+
+#[test]
+fn errors_in_arrays_of_tables_give_the_line_of_their_entry() {
+    let second = "\n[[runners]]\nsymbol = \"B\"\nstrategy = \"../lua-strategies/ema_crossover.lua\"\n\
+                  source = { type = \"synthetic\" }\n";
+    // An unknown key in a sub-table of the second runner.
+    let text = format!("{MINIMAL}{second}[runners.runner]\nwindow = 10\nwindw = 5\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.starts_with("test.toml: runners[1].runner.windw: unknown field `windw`"), "{err}");
+    assert!(err.ends_with("(line 13)"), "{err}");
+    // A wrong type inside the second runner's inline source table.
+    let text = format!("{MINIMAL}{second}").replace("{ type = \"synthetic\" }\n\n", "{ type = \"synthetic\" }\n\n\n");
+    let text = text.replace("symbol = \"B\"", "symbol = 7");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.starts_with("test.toml: runners[1].symbol: invalid type: integer `7`"), "{err}");
+    assert!(err.ends_with("(line 9)"), "{err}");
+    // A missing key: the line where that entry starts.
+    let text = format!("{MINIMAL}\n[[runners]]\nsymbol = \"C\"\nsource = {{ type = \"synthetic\" }}\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("runners[1]: missing field `strategy`") && err.ends_with("(line 8)"), "{err}");
+}
+
+#[test]
+fn an_error_in_a_key_set_from_the_environment_names_the_variable_not_a_line() {
+    let text = format!("{MINIMAL}[engine]\nspeed = 5\n");
+    let err = parse_with(&text, &[("TRADING_ENGINE__ENGINE__SPEED", "\"fast\"")]).unwrap_err().to_string();
+    assert!(err.contains("engine.speed: invalid type: string \"fast\""), "{err}");
+    assert!(err.ends_with("(engine.speed set by TRADING_ENGINE__ENGINE__SPEED)"), "{err}");
+    assert!(!err.contains("line"), "the file's line holds another value: {err}");
+    // An override elsewhere leaves the line of a key from the file.
+    let text = format!("{MINIMAL}[engine]\nsped = 5\n");
+    let err = parse_with(&text, &[("TRADING_ENGINE__EXECUTION__FEES__TAKER_BPS", "3")]).unwrap_err().to_string();
+    assert!(err.contains("engine.sped: unknown field `sped`") && err.ends_with("(line 7)"), "{err}");
+}
