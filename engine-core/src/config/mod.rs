@@ -12,6 +12,7 @@
 
 mod env;
 mod locate;
+mod modes;
 mod sections;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use env::{apply_overrides, Override, ENV_PREFIX};
 pub use sections::{EngineMode, EngineSection, EventsSection, RegimeSection, RunnerSection, SourceSection};
 
-use crate::execution::{ExecutionConfig, ExecutionMode};
+use crate::execution::ExecutionConfig;
 use crate::risk::RiskConfig;
 use crate::strategy::sandbox::SandboxLimits;
 use env::Relation;
@@ -137,6 +138,7 @@ impl Config {
         if self.events.snapshot_every < 2 {
             return Err(format!("events.snapshot_every: must be at least 2, got {}", self.events.snapshot_every));
         }
+        self.check_modes()?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, r) in self.runners.iter().enumerate() {
             let key = format!("runners[{i}]");
@@ -150,24 +152,6 @@ impl Config {
                 return Err(format!("{key}.strategy: {} does not exist or is not a file", r.strategy.display()));
             }
             r.validate(&key)?;
-            let live_source = r.source.is_live();
-            match (self.engine.mode, live_source) {
-                (EngineMode::Backtest, true) => {
-                    return Err(format!(
-                        "{key}.source: a backtest needs historical data, but this source is live (use engine.mode = \"paper\")"
-                    ))
-                }
-                (EngineMode::Paper | EngineMode::Live, false) if self.execution.mode == ExecutionMode::Live => {
-                    return Err(format!(
-                        "execution.mode = \"live\" sends real orders and needs live market data, but {key}.source is historical ({})",
-                        r.source.kind()
-                    ))
-                }
-                _ => {}
-            }
-        }
-        if self.execution.mode == ExecutionMode::Live && self.engine.mode == EngineMode::Backtest {
-            return Err("execution.mode = \"live\" cannot run a backtest: use execution.mode = \"simulated\"".into());
         }
         if let Some(speed) = self.engine.speed {
             if !(speed.is_finite() && speed > 0.0) {

@@ -24,6 +24,23 @@ pub enum EngineMode {
     Live,
 }
 
+impl EngineMode {
+    /// The mode as written in the file: `backtest`, `paper`, `live`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineMode::Backtest => "backtest",
+            EngineMode::Paper => "paper",
+            EngineMode::Live => "live",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `[engine]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::execution::ExecutionMode;
 
 fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
@@ -188,4 +189,78 @@ fn an_error_in_a_key_set_from_the_environment_names_the_variable_not_a_line() {
     let text = format!("{MINIMAL}[engine]\nsped = 5\n");
     let err = parse_with(&text, &[("TRADING_ENGINE__EXECUTION__FEES__TAKER_BPS", "3")]).unwrap_err().to_string();
     assert!(err.contains("engine.sped: unknown field `sped`") && err.ends_with("(line 7)"), "{err}");
+}
+
+/// `MINIMAL` with `[engine] mode` and `[execution] mode` set and the source
+/// replaced by `source`.
+fn with_modes(engine: &str, execution: &str, source: &str) -> String {
+    let runner = MINIMAL.replace("{ type = \"synthetic\" }", source);
+    format!("[engine]\nmode = \"{engine}\"\n[execution]\nmode = \"{execution}\"\n{runner}")
+}
+
+const SYNTHETIC: &str = "{ type = \"synthetic\" }";
+const LIVE_SYNTHETIC: &str = "{ type = \"live_synthetic\" }";
+
+#[test]
+fn the_mode_table_accepts_its_combinations() {
+    let backtest = parse(&with_modes("backtest", "simulated", SYNTHETIC)).unwrap();
+    assert_eq!(backtest.engine.mode, EngineMode::Backtest);
+    let paper = parse(&with_modes("paper", "simulated", LIVE_SYNTHETIC)).unwrap();
+    assert_eq!(paper.engine.mode, EngineMode::Paper);
+    let modes = |name: &str| {
+        let c = Config::load(&config_dir().join(name)).unwrap_or_else(|e| panic!("{e}"));
+        (c.engine.mode, c.execution.mode)
+    };
+    assert_eq!(modes("backtest.toml"), (EngineMode::Backtest, ExecutionMode::Simulated));
+    assert_eq!(modes("multi_symbol.toml"), (EngineMode::Backtest, ExecutionMode::Simulated));
+    assert_eq!(modes("paper.toml"), (EngineMode::Paper, ExecutionMode::Simulated));
+}
+
+#[test]
+fn paper_and_live_engines_refuse_historical_sources() {
+    // QA m6.toml: a "paper" session that was really a 20,000-bar backtest.
+    let m6 = "[engine]\nmode = \"paper\"\n[[runners]]\nsymbol = \"SYNTH\"\n\
+              strategy = \"../lua-strategies/ema_crossover.lua\"\nsource = { type = \"synthetic\" }\n";
+    let err = parse(m6).unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "test.toml: runners[0].source.type = \"synthetic\" is historical data, but engine.mode = \"paper\""
+        ),
+        "{err}"
+    );
+    assert!(err.contains("expected type = \"live_synthetic\""), "{err}");
+    let file = with_modes("paper", "simulated", "{ type = \"file\", path = \"backtest.toml\" }");
+    assert!(parse(&file).unwrap_err().to_string().contains("runners[0].source.type = \"file\" is historical"));
+}
+
+#[test]
+fn live_execution_on_a_synthetic_market_is_refused() {
+    // QA m7.toml: paper engine, live execution, simulated market.
+    let err = parse(&with_modes("paper", "live", LIVE_SYNTHETIC)).unwrap_err().to_string();
+    assert!(
+        err.contains("execution.mode = \"live\" sends real orders, but engine.mode = \"paper\" simulates"),
+        "{err}"
+    );
+    assert!(err.contains("expected execution.mode = \"simulated\""), "{err}");
+    // QA l2.toml: live engine, live execution, simulated market.
+    let err = parse(&with_modes("live", "live", LIVE_SYNTHETIC)).unwrap_err().to_string();
+    assert!(
+        err.contains("runners[0].source.type = \"live_synthetic\" is a simulated market with no exchange"),
+        "{err}"
+    );
+    assert!(err.contains("expected a live exchange source"), "{err}");
+    // QA l1.toml: a live engine whose orders would be simulated.
+    let err = parse(&with_modes("live", "simulated", LIVE_SYNTHETIC)).unwrap_err().to_string();
+    assert!(err.contains("engine.mode = \"live\" sends real orders, but execution.mode = \"simulated\""), "{err}");
+    assert!(err.contains("expected execution.mode = \"live\""), "{err}");
+}
+
+#[test]
+fn a_mode_set_from_the_environment_names_its_variable() {
+    let err = parse_with(MINIMAL, &[("TRADING_ENGINE__ENGINE__MODE", "paper")]).unwrap_err().to_string();
+    assert!(err.contains("engine.mode = \"paper\" (set by TRADING_ENGINE__ENGINE__MODE)"), "{err}");
+    let live = MINIMAL.replace("type = \"synthetic\"", "type = \"live_synthetic\"");
+    let err = parse_with(&live, &[("TRADING_ENGINE__EXECUTION__MODE", "live")]).unwrap_err().to_string();
+    assert!(err.starts_with("test.toml: execution.mode = \"live\" cannot run a backtest"), "{err}");
+    assert!(err.ends_with("(execution.mode set by TRADING_ENGINE__EXECUTION__MODE)"), "{err}");
 }
