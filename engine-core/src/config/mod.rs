@@ -13,6 +13,7 @@
 mod env;
 mod locate;
 mod modes;
+mod paths;
 mod sections;
 
 use std::path::{Path, PathBuf};
@@ -71,12 +72,14 @@ impl Config {
             file: path.display().to_string(),
             message: format!("cannot read the config file: {e}"),
         })?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, &path.display().to_string(), &base, std::env::vars())
+        Config::parse(&text, &path.display().to_string(), &paths::config_dir(path), std::env::vars())
     }
 
     /// Parses `text` (named `file` in errors), with `vars` as the
-    /// environment, resolving relative paths against `base`.
+    /// environment. Every path in it is made absolute and normalised:
+    /// relative ones are taken against `base`, itself taken against the
+    /// working directory when relative (an empty `base` is the working
+    /// directory).
     pub fn parse(
         text: &str,
         file: &str,
@@ -105,27 +108,20 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        let resolve = |p: &mut PathBuf| {
-            if p.is_relative() && !base.as_os_str().is_empty() {
-                *p = base.join(&*p);
-            }
-        };
+        let resolve = |p: &mut PathBuf| *p = paths::resolve(p, base);
         for r in &mut self.runners {
             resolve(&mut r.strategy);
             if let SourceSection::File { path, .. } = &mut r.source {
                 resolve(path);
             }
         }
-        if let Some(p) = &mut self.engine.output {
-            resolve(p);
-        }
-        if let Some(p) = &mut self.engine.state_dir {
-            resolve(p);
-        }
-        if let Some(p) = &mut self.events.dir {
-            resolve(p);
-        }
-        if let Some(p) = &mut self.risk.kill_switch.file {
+        let optional = [
+            &mut self.engine.output,
+            &mut self.engine.state_dir,
+            &mut self.events.dir,
+            &mut self.risk.kill_switch.file,
+        ];
+        for p in optional.into_iter().flatten() {
             resolve(p);
         }
     }
@@ -148,6 +144,9 @@ impl Config {
             if !seen.insert(r.symbol.as_str()) {
                 return Err(format!("{key}.symbol: {} appears twice (one runner per symbol)", r.symbol));
             }
+            if r.strategy.as_os_str().is_empty() {
+                return Err(format!("{key}.strategy: must be the path of a Lua file, got an empty string"));
+            }
             if !r.strategy.is_file() {
                 return Err(format!("{key}.strategy: {} does not exist or is not a file", r.strategy.display()));
             }
@@ -161,6 +160,18 @@ impl Config {
         for (name, value) in [("engine.from", &self.engine.from), ("engine.to", &self.engine.to)] {
             if let Some(text) = value {
                 parse_time(text).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+        let directories = [
+            ("engine.output", &self.engine.output),
+            ("engine.state_dir", &self.engine.state_dir),
+            ("events.dir", &self.events.dir),
+        ];
+        for (name, dir) in directories {
+            if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+                return Err(format!(
+                    "{name}: must be a directory path, got an empty string (leave it out for the default)"
+                ));
             }
         }
         self.execution.validate()?;

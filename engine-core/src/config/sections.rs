@@ -109,6 +109,9 @@ impl RunnerSection {
                 }
             }
             SourceSection::File { path, .. } => {
+                if path.as_os_str().is_empty() {
+                    return Err(format!("{key}.source.path: must be the path of a bar file, got an empty string"));
+                }
                 if !path.is_file() {
                     return Err(format!("{key}.source.path: {} does not exist or is not a file", path.display()));
                 }

@@ -3,8 +3,9 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::execution::ExecutionMode;
 
+/// The repository's `config/`, as loading makes it: absolute and normalised.
 fn config_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config").canonicalize().unwrap()
 }
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -263,4 +264,55 @@ fn a_mode_set_from_the_environment_names_its_variable() {
     let err = parse_with(&live, &[("TRADING_ENGINE__EXECUTION__MODE", "live")]).unwrap_err().to_string();
     assert!(err.starts_with("test.toml: execution.mode = \"live\" cannot run a backtest"), "{err}");
     assert!(err.ends_with("(execution.mode set by TRADING_ENGINE__EXECUTION__MODE)"), "{err}");
+}
+
+#[test]
+fn an_empty_kill_switch_file_is_refused_at_load() {
+    // QA r2.toml: "" was joined to the config's directory, which exists,
+    // so the switch was engaged for the whole run.
+    let err = parse(&format!("{MINIMAL}\n[risk]\nkill_switch = {{ file = \"\" }}\n")).unwrap_err().to_string();
+    assert!(err.starts_with("test.toml: risk.kill_switch.file must not be empty"), "{err}");
+    let err = parse(&MINIMAL.replace("../lua-strategies/ema_crossover.lua", "")).unwrap_err().to_string();
+    assert!(err.contains("runners[0].strategy: must be the path of a Lua file, got an empty string"), "{err}");
+    let err = parse(&format!("{MINIMAL}\n[events]\ndir = \"\"\n")).unwrap_err().to_string();
+    assert!(err.contains("events.dir: must be a directory path, got an empty string"), "{err}");
+}
+
+#[test]
+fn every_path_is_resolved_to_an_absolute_normalised_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("configs")).unwrap();
+    std::fs::create_dir_all(root.join("strategies")).unwrap();
+    std::fs::write(root.join("strategies/s.lua"), "").unwrap();
+    std::fs::write(root.join("bars.csv"), "").unwrap();
+    let text = "[engine]\noutput = \"out\"\nstate_dir = \"./state/../state\"\n\
+                [[runners]]\nsymbol = \"X\"\nstrategy = \"../strategies/s.lua\"\n\
+                source = { type = \"file\", path = \"../configs/../bars.csv\" }\n\
+                [risk]\nkill_switch = { file = \"../STOP\" }\n[events]\ndir = \"../sessions\"\n";
+    std::fs::write(root.join("configs/run.toml"), text).unwrap();
+    // Loaded through a path with `..` in it: still the same absolute paths.
+    let c = Config::load(&root.join("strategies/../configs/run.toml")).unwrap();
+    assert_eq!(c.runners[0].strategy, root.join("strategies/s.lua"));
+    assert_eq!(c.runners[0].source, SourceSection::File { path: root.join("bars.csv"), format: None });
+    assert_eq!(c.engine.output, Some(root.join("configs/out")));
+    assert_eq!(c.engine.state_dir, Some(root.join("configs/state")));
+    assert_eq!(c.risk.kill_switch.file, Some(root.join("STOP")));
+    assert_eq!(c.events.dir, Some(root.join("sessions")));
+}
+
+#[test]
+fn a_missing_file_is_reported_by_its_resolved_path() {
+    let err = parse(&MINIMAL.replace("ema_crossover.lua", "./nope.lua")).unwrap_err().to_string();
+    let expected = config_dir().parent().unwrap().join("lua-strategies/nope.lua");
+    assert!(err.contains(&format!("runners[0].strategy: {} does not exist", expected.display())), "{err}");
+}
+
+#[test]
+fn a_relative_base_is_taken_from_the_working_directory() {
+    // Unit tests run in engine-core/: `x/..` is that directory.
+    let c = Config::parse(MINIMAL, "t", Path::new("x/.."), Vec::new());
+    let cwd = std::env::current_dir().unwrap();
+    let expected = cwd.parent().unwrap().join("lua-strategies/ema_crossover.lua");
+    assert_eq!(c.unwrap().runners[0].strategy, expected);
 }
