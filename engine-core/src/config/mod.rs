@@ -152,11 +152,7 @@ impl Config {
             }
             r.validate(&key)?;
         }
-        if let Some(speed) = self.engine.speed {
-            if !(speed.is_finite() && speed > 0.0) {
-                return Err(format!("engine.speed: must be a number above 0, got {speed}"));
-            }
-        }
+        self.engine.validate()?;
         for (name, value) in [("engine.from", &self.engine.from), ("engine.to", &self.engine.to)] {
             if let Some(text) = value {
                 parse_time(text).map_err(|e| format!("{name}: {e}"))?;

@@ -316,3 +316,49 @@ fn a_relative_base_is_taken_from_the_working_directory() {
     let expected = cwd.parent().unwrap().join("lua-strategies/ema_crossover.lua");
     assert_eq!(c.unwrap().runners[0].strategy, expected);
 }
+
+#[test]
+fn speeds_must_be_finite() {
+    let err = parse_with(MINIMAL, &[("TRADING_ENGINE__ENGINE__SPEED", "inf")]).unwrap_err().to_string();
+    assert!(err.contains("engine.speed: must be a finite number above 0, got inf"), "{err}");
+    // `backtest --speed inf` sets the field after loading, then validates.
+    let mut config = parse(MINIMAL).unwrap();
+    config.engine.speed = Some(f64::INFINITY);
+    assert_eq!(config.validate().unwrap_err(), "engine.speed: must be a finite number above 0, got inf");
+    let live = MINIMAL.replace("{ type = \"synthetic\" }", "{ type = \"live_synthetic\", speed = inf }");
+    let err = parse(&format!("[engine]\nmode = \"paper\"\n{live}")).unwrap_err().to_string();
+    assert!(err.contains("runners[0].source.speed: must be a finite number above 0, got inf"), "{err}");
+}
+
+#[test]
+fn the_interval_error_describes_exactly_what_is_accepted() {
+    let with_interval = |interval: &str| {
+        MINIMAL.replace("{ type = \"synthetic\" }", &format!("{{ type = \"synthetic\", interval = \"{interval}\" }}"))
+    };
+    for accepted in ["250ms", "1s", "5m", "15m", "4h", "1d", "1w", "90000"] {
+        parse(&with_interval(accepted)).unwrap_or_else(|e| panic!("{accepted}: {e}"));
+    }
+    for refused in ["1x", "0m", "m", "5 m", "-5m", "1.5h", ""] {
+        let err = parse(&with_interval(refused)).unwrap_err().to_string();
+        assert!(
+            err.ends_with(&format!(
+                "runners[0].source.interval: {refused:?} is not an interval: expected a whole number above 0 \
+                 followed by ms, s, m, h, d or w (250ms, 1s, 5m, 4h, 1d, 1w) or by nothing for milliseconds (90000)"
+            )),
+            "{refused}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_status_interval_must_be_positive() {
+    for (bad, shown) in [("0", "0"), ("-1", "-1"), ("nan", "NaN")] {
+        let err = parse(&format!("{MINIMAL}[engine]\nstatus_interval_s = {bad}\n")).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("engine.status_interval_s: must be a finite number of seconds above 0, got {shown}")),
+            "{err}"
+        );
+    }
+    let c = parse(&format!("{MINIMAL}[engine]\nstatus_interval_s = 0.5\n")).unwrap();
+    assert_eq!(c.engine.status_interval_s, 0.5);
+}
