@@ -11,18 +11,22 @@
 //! from environment variables only ([`API_KEY_ENV`]).
 
 mod env;
+mod locate;
+mod modes;
+mod paths;
 mod sections;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use env::{apply_overrides, ENV_PREFIX};
+pub use env::{apply_overrides, Override, ENV_PREFIX};
 pub use sections::{EngineMode, EngineSection, EventsSection, RegimeSection, RunnerSection, SourceSection};
 
-use crate::execution::{ExecutionConfig, ExecutionMode};
+use crate::execution::ExecutionConfig;
 use crate::risk::RiskConfig;
 use crate::strategy::sandbox::SandboxLimits;
+use env::Relation;
 
 /// Environment variables holding exchange credentials (never in a file).
 pub const API_KEY_ENV: &str = "TRADING_ENGINE_API_KEY";
@@ -44,6 +48,10 @@ pub struct Config {
     pub sandbox: SandboxLimits,
     #[serde(default)]
     pub events: EventsSection,
+    /// The environment overrides applied at load, so that errors about
+    /// the keys they set name them.
+    #[serde(skip)]
+    pub overrides: Vec<Override>,
 }
 
 /// Why a configuration cannot be used. The message names the file and the
@@ -64,12 +72,14 @@ impl Config {
             file: path.display().to_string(),
             message: format!("cannot read the config file: {e}"),
         })?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, &path.display().to_string(), &base, std::env::vars())
+        Config::parse(&text, &path.display().to_string(), &paths::config_dir(path), std::env::vars())
     }
 
     /// Parses `text` (named `file` in errors), with `vars` as the
-    /// environment, resolving relative paths against `base`.
+    /// environment. Every path in it is made absolute and normalised:
+    /// relative ones are taken against `base`, itself taken against the
+    /// working directory when relative (an empty `base` is the working
+    /// directory).
     pub fn parse(
         text: &str,
         file: &str,
@@ -78,54 +88,40 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let error = |message: String| ConfigError { file: file.to_string(), message };
         let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| error(toml_message(text, &e)))?;
-        let overridden = apply_overrides(&mut table, vars).map_err(error)?;
-        let value = toml::Value::Table(table);
-        let mut config: Config = match serde_path_to_error::deserialize(value) {
-            Ok(config) => config,
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                // toml appends "in `a.b`" on a second line: the path says it.
-                let inner = inner.lines().next().unwrap_or("").trim().to_string();
-                // The line, from a direct parse of the text (when no
-                // override changed it).
-                let line = if overridden.is_empty() { toml_line(text) } else { None };
-                let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-                let via = if overridden.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (after environment overrides {})", overridden.join(", "))
-                };
-                return Err(error(format!("{path}: {inner}{at}{via}")));
-            }
-        };
+        let overrides = apply_overrides(&mut table, vars).map_err(error)?;
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| error(deserialize_message(text, &overrides, e)))?;
+        config.overrides = overrides;
         config.resolve_paths(base);
-        config.validate().map_err(error)?;
+        config.validate().map_err(|message| {
+            // Validation messages start with the key at fault.
+            let origin = attribution(&config.overrides, leading_key(&message));
+            error(format!("{message}{origin}"))
+        })?;
         Ok(config)
     }
 
+    /// The environment variable that set `key` (spelled as in errors:
+    /// `engine.mode`, `runners[0].source`), or a table holding it.
+    pub fn origin(&self, key: &str) -> Option<&str> {
+        setter(&self.overrides, key).map(|o| o.variable.as_str())
+    }
+
     fn resolve_paths(&mut self, base: &Path) {
-        let resolve = |p: &mut PathBuf| {
-            if p.is_relative() && !base.as_os_str().is_empty() {
-                *p = base.join(&*p);
-            }
-        };
+        let resolve = |p: &mut PathBuf| *p = paths::resolve(p, base);
         for r in &mut self.runners {
             resolve(&mut r.strategy);
             if let SourceSection::File { path, .. } = &mut r.source {
                 resolve(path);
             }
         }
-        if let Some(p) = &mut self.engine.output {
-            resolve(p);
-        }
-        if let Some(p) = &mut self.engine.state_dir {
-            resolve(p);
-        }
-        if let Some(p) = &mut self.events.dir {
-            resolve(p);
-        }
-        if let Some(p) = &mut self.risk.kill_switch.file {
+        let optional = [
+            &mut self.engine.output,
+            &mut self.engine.state_dir,
+            &mut self.events.dir,
+            &mut self.risk.kill_switch.file,
+        ];
+        for p in optional.into_iter().flatten() {
             resolve(p);
         }
     }
@@ -138,6 +134,7 @@ impl Config {
         if self.events.snapshot_every < 2 {
             return Err(format!("events.snapshot_every: must be at least 2, got {}", self.events.snapshot_every));
         }
+        self.check_modes()?;
         let mut seen = std::collections::BTreeSet::new();
         for (i, r) in self.runners.iter().enumerate() {
             let key = format!("runners[{i}]");
@@ -147,37 +144,30 @@ impl Config {
             if !seen.insert(r.symbol.as_str()) {
                 return Err(format!("{key}.symbol: {} appears twice (one runner per symbol)", r.symbol));
             }
+            if r.strategy.as_os_str().is_empty() {
+                return Err(format!("{key}.strategy: must be the path of a Lua file, got an empty string"));
+            }
             if !r.strategy.is_file() {
                 return Err(format!("{key}.strategy: {} does not exist or is not a file", r.strategy.display()));
             }
             r.validate(&key)?;
-            let live_source = r.source.is_live();
-            match (self.engine.mode, live_source) {
-                (EngineMode::Backtest, true) => {
-                    return Err(format!(
-                        "{key}.source: a backtest needs historical data, but this source is live (use engine.mode = \"paper\")"
-                    ))
-                }
-                (EngineMode::Paper | EngineMode::Live, false) if self.execution.mode == ExecutionMode::Live => {
-                    return Err(format!(
-                        "execution.mode = \"live\" sends real orders and needs live market data, but {key}.source is historical ({})",
-                        r.source.kind()
-                    ))
-                }
-                _ => {}
-            }
         }
-        if self.execution.mode == ExecutionMode::Live && self.engine.mode == EngineMode::Backtest {
-            return Err("execution.mode = \"live\" cannot run a backtest: use execution.mode = \"simulated\"".into());
-        }
-        if let Some(speed) = self.engine.speed {
-            if !(speed.is_finite() && speed > 0.0) {
-                return Err(format!("engine.speed: must be a number above 0, got {speed}"));
-            }
-        }
+        self.engine.validate()?;
         for (name, value) in [("engine.from", &self.engine.from), ("engine.to", &self.engine.to)] {
             if let Some(text) = value {
                 parse_time(text).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+        let directories = [
+            ("engine.output", &self.engine.output),
+            ("engine.state_dir", &self.engine.state_dir),
+            ("events.dir", &self.events.dir),
+        ];
+        for (name, dir) in directories {
+            if dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
+                return Err(format!(
+                    "{name}: must be a directory path, got an empty string (leave it out for the default)"
+                ));
             }
         }
         self.execution.validate()?;
@@ -212,19 +202,59 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
 fn toml_message(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().to_string();
     match e.span() {
-        Some(span) => format!("line {}: {message}", line_of(text, span.start)),
+        Some(span) => format!("line {}: {message}", locate::line_of(text, span.start)),
         None => message,
     }
 }
 
-/// The line of the first deserialization error of `text`, if toml gives one.
-fn toml_line(text: &str) -> Option<usize> {
-    let e = toml::from_str::<Config>(text).err()?;
-    Some(line_of(text, e.span()?.start))
+/// A deserialization error as `key: message`, then where the value at
+/// fault came from: the line of the key in the file, or the environment
+/// variable that set it.
+fn deserialize_message(text: &str, overrides: &[Override], e: serde_path_to_error::Error<toml::de::Error>) -> String {
+    let key = e.path().to_string();
+    // A value from the environment has no line; the file's line for the key
+    // would point at the value it replaced.
+    let line = match setter(overrides, &key) {
+        Some(_) => None,
+        None => locate::line_of_path(text, e.path()),
+    };
+    let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    // toml appends "in `a.b`" on a second line: the path says it.
+    let inner = e.into_inner().to_string();
+    let inner = inner.lines().next().unwrap_or("").trim();
+    format!("{key}: {inner}{at}{}", attribution(overrides, &key))
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+/// ` (engine.mode set by TRADING_ENGINE__ENGINE__MODE)` when an environment
+/// override set `key`, ` (after environment override ...)` when overrides
+/// set keys inside it, empty otherwise.
+fn attribution(overrides: &[Override], key: &str) -> String {
+    if let Some(o) = setter(overrides, key) {
+        return format!(" ({} set by {})", o.key, o.variable);
+    }
+    let inside: Vec<&str> = overrides
+        .iter()
+        .filter(|o| o.relation_to(key) == Some(Relation::Inside))
+        .map(|o| o.variable.as_str())
+        .collect();
+    match inside.as_slice() {
+        [] => String::new(),
+        [one] => format!(" (after environment override {one})"),
+        many => format!(" (after environment overrides {})", many.join(", ")),
+    }
+}
+
+/// The override that set `key` or a table holding it. Overrides are
+/// applied in order: the last one to set it won.
+fn setter<'a>(overrides: &'a [Override], key: &str) -> Option<&'a Override> {
+    overrides.iter().rev().find(|o| o.relation_to(key) == Some(Relation::SetIt))
+}
+
+/// The key a validation message starts with: `engine.speed` in
+/// `engine.speed: must be ...`, `risk.max_drawdown_pct` in
+/// `risk.max_drawdown_pct must be ...`.
+fn leading_key(message: &str) -> &str {
+    message.split([':', ' ']).next().unwrap_or("")
 }
 
 #[cfg(test)]

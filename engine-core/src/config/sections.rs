@@ -24,6 +24,28 @@ pub enum EngineMode {
     Live,
 }
 
+impl EngineMode {
+    /// The mode as written in the file: `backtest`, `paper`, `live`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineMode::Backtest => "backtest",
+            EngineMode::Paper => "paper",
+            EngineMode::Live => "live",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `source.interval` accepts: exactly what [`parse_interval`] reads.
+pub(super) const INTERVAL_FORMS: &str =
+    "a whole number above 0 followed by ms, s, m, h, d or w (250ms, 1s, 5m, 4h, 1d, 1w) or by nothing for \
+     milliseconds (90000)";
+
 /// `[engine]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -59,6 +81,23 @@ impl Default for EngineSection {
     }
 }
 
+impl EngineSection {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if let Some(speed) = self.speed {
+            if !(speed.is_finite() && speed > 0.0) {
+                return Err(format!("engine.speed: must be a finite number above 0, got {speed}"));
+            }
+        }
+        // Zero or less would print status lines as fast as the reporter
+        // wakes up (or never: a negative duration), not "every N seconds".
+        let status = self.status_interval_s;
+        if !(status.is_finite() && status > 0.0) {
+            return Err(format!("engine.status_interval_s: must be a finite number of seconds above 0, got {status}"));
+        }
+        Ok(())
+    }
+}
+
 /// `[[runners]]`: one symbol and its strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,7 +123,7 @@ impl RunnerSection {
             SourceSection::Synthetic { bars, interval, .. } | SourceSection::LiveSynthetic { interval, bars, .. } => {
                 if !parse_interval(interval).is_some_and(|ms| ms > 0) {
                     return Err(format!(
-                        "{key}.source.interval: {interval:?} is not an interval (1s, 1m, 15m, 1h, 1d)"
+                        "{key}.source.interval: {interval:?} is not an interval: expected {INTERVAL_FORMS}"
                     ));
                 }
                 if *bars == Some(0) {
@@ -92,6 +131,9 @@ impl RunnerSection {
                 }
             }
             SourceSection::File { path, .. } => {
+                if path.as_os_str().is_empty() {
+                    return Err(format!("{key}.source.path: must be the path of a bar file, got an empty string"));
+                }
                 if !path.is_file() {
                     return Err(format!("{key}.source.path: {} does not exist or is not a file", path.display()));
                 }
@@ -99,7 +141,7 @@ impl RunnerSection {
         }
         if let Some(speed) = self.source.speed() {
             if !(speed.is_finite() && speed > 0.0) {
-                return Err(format!("{key}.source.speed: must be a number above 0, got {speed}"));
+                return Err(format!("{key}.source.speed: must be a finite number above 0, got {speed}"));
             }
         }
         self.runner.cadence.validate().map_err(|e| format!("{key}.runner.{e}"))?;
