@@ -225,12 +225,21 @@ fn bad_flags_are_named_as_flags() {
 
 #[test]
 fn a_mode_set_by_the_environment_is_blamed_on_its_variable() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trading-engine"))
-        .args(["backtest"])
-        .env("TRADING_ENGINE__ENGINE__MODE", "paper")
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("engine.mode is \"paper\" (set by TRADING_ENGINE__ENGINE__MODE)"), "{err}");
+    let paper = workspace().join("config/paper.toml");
+    for (args, expected) in [
+        (vec!["backtest"], "engine.mode = \"paper\" (set by TRADING_ENGINE__ENGINE__MODE) trades live data"),
+        (
+            vec!["backtest", "--config", paper.to_str().unwrap()],
+            "engine.mode is \"paper\" (set by TRADING_ENGINE__ENGINE__MODE): a backtest needs mode = \"backtest\"",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trading-engine"))
+            .args(&args)
+            .env("TRADING_ENGINE__ENGINE__MODE", "paper")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use engine_core::config::{parse_time, Config, ConfigError, EngineMode, ENV_PREFIX};
+use engine_core::config::{parse_time, Config, ConfigError, EngineMode};
 use engine_core::sources::{symbol_from_path, DataFormat};
 
 use super::session::{execute, SessionOptions};
@@ -60,11 +60,10 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<u8> {
     check_flags(&args)?;
     let (mut config, name) = load(&args)?;
     if config.engine.mode != EngineMode::Backtest {
-        let mode = toml::Value::try_from(config.engine.mode).map_or_else(|_| "?".into(), |m| m.to_string());
-        let set_by = std::env::var_os(format!("{ENV_PREFIX}ENGINE__MODE"))
-            .map_or_else(String::new, |_| format!(" (set by {ENV_PREFIX}ENGINE__MODE)"));
+        let set_by = config.origin("engine.mode").map_or_else(String::new, |v| format!(" (set by {v})"));
         return Err(BadInput(format!(
-            "{name}: engine.mode is {mode}{set_by}: a backtest needs mode = \"backtest\" (use `trading-engine run`)"
+            "{name}: engine.mode is \"{}\"{set_by}: a backtest needs mode = \"backtest\" (use `trading-engine run`)",
+            config.engine.mode
         ))
         .into());
     }
