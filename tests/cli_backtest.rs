@@ -243,3 +243,29 @@ fn a_mode_set_by_the_environment_is_blamed_on_its_variable() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn the_shorthand_skips_bad_rows_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("time,open,high,low,close,volume\n");
+    for i in 0..300 {
+        let price = 100.0 + (i as f64 / 10.0).sin() * 5.0;
+        let (high, low) = if i == 150 { (price - 1.0, price - 2.0) } else { (price + 1.0, price - 1.0) };
+        csv += &format!("{},{price},{high},{low},{price},10\n", 1_700_000_000_000i64 + i * 60_000);
+    }
+    let data = write_file(dir.path(), "bars.csv", &csv);
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let out_dir = dir.path().join("out");
+    let args = ["backtest", "--strategy", strategy.to_str().unwrap(), "--data", data.to_str().unwrap(), "-o"];
+    let refused = engine(&[&args[..], &[out_dir.to_str().unwrap()]].concat());
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("bars.csv:152"), "{}", stderr(&refused));
+    let skipped = engine(&[&args[..], &[out_dir.to_str().unwrap(), "--skip-bad-rows"]].concat());
+    assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
+    assert!(stderr(&skipped).contains("warning: runners[0].source:"), "{}", stderr(&skipped));
+    assert!(
+        stdout(&skipped).contains("bars: 299 bars") || stdout(&skipped).contains(": 299 bars"),
+        "{}",
+        stdout(&skipped)
+    );
+}

@@ -44,6 +44,9 @@ pub struct BacktestArgs {
     /// ...its format, instead of detecting it: binance, csv or json...
     #[arg(long, value_name = "FORMAT", requires = "data")]
     data_format: Option<DataFormat>,
+    /// ...whether to skip its bad rows (reported) instead of refusing it...
+    #[arg(long, requires = "data")]
+    skip_bad_rows: bool,
     /// ...and its symbol (default: from the file name).
     #[arg(long, value_name = "SYMBOL", requires = "data")]
     symbol: Option<String>,
@@ -131,13 +134,16 @@ fn load(args: &BacktestArgs) -> anyhow::Result<(Config, String)> {
             Some(s) => s.clone(),
             None => symbol_from_path(data),
         };
-        let format = args.data_format.map(|f| format!(", format = {}", toml_string(&f.to_string())));
+        let mut options = args.data_format.map(|f| format!(", format = {}", toml_string(&f.to_string())));
+        if args.skip_bad_rows {
+            options.get_or_insert_with(String::new).push_str(", skip_bad_rows = true");
+        }
         let text = format!(
             "[[runners]]\nsymbol = {}\nstrategy = {}\nsource = {{ type = \"file\", path = {}{} }}\n",
             toml_string(&symbol),
             toml_string(&strategy.display().to_string()),
             toml_string(&data.display().to_string()),
-            format.unwrap_or_default()
+            options.unwrap_or_default()
         );
         let name = format!("{}-{}", file_stem(strategy), symbol);
         return Ok((Config::parse(&text, "command line", Path::new(""), std::env::vars()).map_err(bad)?, name));

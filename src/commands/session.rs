@@ -23,8 +23,8 @@ use engine_core::events::session::{new_session_id, Manifest, RecorderOptions, Se
 use engine_core::market_data::{parse_interval, Bar};
 use engine_core::regime::{DetectorConfig, RegimeDetector};
 use engine_core::sources::{
-    generate, load_bytes, DataFormat, HistoricalSource, LiveSyntheticSource, LoadOptions, MarketDataSource,
-    SyntheticConfig,
+    generate, load_bytes, BadRowPolicy, DataFormat, HistoricalSource, LiveSyntheticSource, LoadOptions,
+    MarketDataSource, SyntheticConfig,
 };
 use engine_core::strategy::{CtxValue, LuaStrategy, Strategy};
 
@@ -251,15 +251,20 @@ fn prepare(
             };
             (None, info, bars)
         }
-        SourceSection::File { path, format } => {
+        SourceSection::File { path, format, skip_bad_rows } => {
             let format = match format {
                 Some(f) => Some(f.parse::<DataFormat>().map_err(|e| BadInput(format!("{key}.source.format: {e}")))?),
                 None => None,
             };
-            let options = LoadOptions { format, symbol: Some(runner.symbol.clone()), ..LoadOptions::default() };
+            let bad_rows = if *skip_bad_rows { BadRowPolicy::Skip } else { BadRowPolicy::Fail };
+            let options = LoadOptions { format, bad_rows, symbol: Some(runner.symbol.clone()) };
             // Read once: hashed for the summary, then parsed.
             let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let bars = in_period(load_bytes(path, &bytes, &options)?.bars)?;
+            let loaded = load_bytes(path, &bytes, &options)?;
+            if !loaded.report.skipped.is_empty() {
+                eprintln!("warning: {key}.source: {}", loaded.report);
+            }
+            let bars = in_period(loaded.bars)?;
             let info = DataInfo {
                 symbol: runner.symbol.clone(),
                 source: path.display().to_string(),

@@ -179,6 +179,10 @@ pub enum SourceSection {
         /// `binance`, `csv` or `json`; detected when unset.
         #[serde(default)]
         format: Option<String>,
+        /// Drop rows that fail to parse or validate (reported) instead of
+        /// refusing the file.
+        #[serde(default)]
+        skip_bad_rows: bool,
     },
     /// The synthetic market ticking in real time (paper trading offline).
     LiveSynthetic {

@@ -294,7 +294,10 @@ fn every_path_is_resolved_to_an_absolute_normalised_path() {
     // Loaded through a path with `..` in it: still the same absolute paths.
     let c = Config::load(&root.join("strategies/../configs/run.toml")).unwrap();
     assert_eq!(c.runners[0].strategy, root.join("strategies/s.lua"));
-    assert_eq!(c.runners[0].source, SourceSection::File { path: root.join("bars.csv"), format: None });
+    assert_eq!(
+        c.runners[0].source,
+        SourceSection::File { path: root.join("bars.csv"), format: None, skip_bad_rows: false }
+    );
     assert_eq!(c.engine.output, Some(root.join("configs/out")));
     assert_eq!(c.engine.state_dir, Some(root.join("configs/state")));
     assert_eq!(c.risk.kill_switch.file, Some(root.join("STOP")));
