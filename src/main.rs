@@ -41,7 +41,7 @@ enum Commands {
     /// --strategy and --data. Prints a summary, writes summary.json,
     /// trades.csv, orders.csv, fills.csv, equity.csv and report.html.
     Backtest(commands::backtest::BacktestArgs),
-    /// Paper or live trading from a config until Ctrl-C: status lines,
+    /// Paper trading on live data from a config until Ctrl-C (live mode waits for an exchange source): status lines,
     /// strategies reloaded when edited, results written on the way out.
     Run(commands::run::RunArgs),
     /// Replay a recorded session event by event (its state rebuilt from the
@@ -51,7 +51,7 @@ enum Commands {
     /// symbol's previous event.
     InspectEvent(commands::inspect::InspectArgs),
     /// Compare two sessions: the first divergence and the differences in
-    /// trades and P&L. Exits 0 when they recorded the same events, 1 when not, 2 on an error.
+    /// trades and P&L. Exits 0 when they recorded the same steps (whatever the storage), 1 when not, 2 on an error.
     Compare(commands::inspect::CompareArgs),
     /// List the recorded sessions with their manifest summary.
     Sessions(commands::sessions::SessionsArgs),

@@ -660,7 +660,7 @@ mod backtest_report_html {
             ..completed
         };
         let html = render(&failed);
-        assert!(html.contains("Failed: a runner stopped early") && html.contains("stopped by a panic: &lt;boom&gt;"));
+        assert!(html.contains("Failed: the results are partial") && html.contains("stopped by a panic: &lt;boom&gt;"));
         let json = serde_json::to_value(&failed).unwrap();
         assert_eq!(json["status"], "failed");
         assert_eq!(json["errors"][0], "BTCUSDT: stopped by a panic: <boom>");

@@ -166,6 +166,11 @@ fn editing_a_running_strategy_swaps_versions_keeping_ctx_and_position() {
     assert!(err.contains("holder.lua:"), "{err}");
     runner.reload_failed(&err);
     assert!(runner.strategy_mut().reload().is_none(), "the same broken text is refused once, not again");
+    // Back to the running text, then the broken one again: an edit again.
+    std::fs::write(&path, HOLDER.replace("VERSION", "v2")).unwrap();
+    assert!(runner.strategy_mut().reload().is_none(), "the running version");
+    std::fs::write(&path, "function detect_opportunity(md, ctx, ind\n").unwrap();
+    assert!(runner.strategy_mut().reload().expect("changed").is_err(), "refused again, and said so");
     runner.on_bar(&bars[11]).unwrap();
     assert_eq!(runner.decisions().last().unwrap().version, version);
     assert_eq!(runner.strategy().ctx().unwrap().get("seen_by"), Some(&CtxValue::Str("v2".into())));

@@ -1,9 +1,11 @@
 //! `trading-engine backtest`: a historical run of a config (the embedded
 //! default when none is given) or of one strategy on one data file.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use engine_core::backtest::temp_file_in;
 use engine_core::config::{parse_time, Config, ConfigError, EngineMode};
 use engine_core::sources::{symbol_from_path, DataFormat};
 
@@ -169,9 +171,10 @@ fn builtin_base(checkout: &Path, cache: &Path) -> anyhow::Result<PathBuf> {
         let dir = unpacked.parent().expect("a file under a directory");
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         // Written aside and renamed: a concurrent run never reads half a file.
-        let temp = dir.join(format!(".ema_crossover.lua.{}.tmp", std::process::id()));
-        std::fs::write(&temp, source).with_context(|| format!("writing {}", temp.display()))?;
-        std::fs::rename(&temp, &unpacked).with_context(|| format!("writing {}", unpacked.display()))?;
+        let writing = || format!("writing {}", unpacked.display());
+        let mut temp = temp_file_in(dir, ".ema_crossover.lua.").with_context(writing)?;
+        temp.write_all(source.as_bytes()).with_context(writing)?;
+        temp.persist(&unpacked).with_context(writing)?;
     }
     let base = cache.join("config");
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;

@@ -38,7 +38,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let name = args.config.display().to_string();
     if config.engine.mode == EngineMode::Backtest {
         return Err(BadInput(format!(
-            "{name}: engine.mode is \"backtest\": `run` trades live data (mode = \"paper\" or \"live\"); use `trading-engine backtest`"
+            "{name}: engine.mode is \"backtest\": `run` trades live data (mode = \"paper\"); use `trading-engine backtest`"
         ))
         .into());
     }

@@ -117,20 +117,22 @@ async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Resul
     }
     // The session ends before the results are written: a failure there
     // must not leave the manifest saying `running`.
+    let (status, errors) = run_status(&report);
     let manifest = recorder.map(|recorder| {
-        let status = match (&report.log_error, report.failed(), report.interrupted) {
-            (Some(_), _, _) | (_, true, _) => SessionStatus::Failed,
-            (None, false, true) => SessionStatus::Interrupted,
-            (None, false, false) => SessionStatus::Completed,
+        let status = match status {
+            RunStatus::Completed => SessionStatus::Completed,
+            RunStatus::Interrupted => SessionStatus::Interrupted,
+            RunStatus::Failed => SessionStatus::Failed,
         };
-        let error = report.log_error.clone().map(|e| format!("event log failed: {e}; trading halted"));
+        let error = report.log_error.as_deref().map(log_failure);
         recorder.finish(status, error, rfc3339_ms(WallClock.now_ms()).unwrap_or_default())
     });
     if let Some(m) = &manifest {
         let dir = config.events.sessions_dir();
         println!("session: {} ({} records, {}) in {}", m.session_id, m.records, m.status, dir.display());
     }
-    let code = summarize(&config, &options, &report, strategies, data, started, finished)?;
+    let ended = RunEnd { status, errors, started, finished };
+    let code = summarize(&config, &options, &report, strategies, data, ended)?;
     if let Some(e) = manifest.and_then(|m| m.error) {
         eprintln!("error: {e}");
         return Ok(crate::exit::FAILURE);
@@ -430,12 +432,25 @@ fn finish_progress_line(progress: &Progress, live: bool, elapsed: Duration) {
     }
 }
 
+/// How and when the run ended, for the summary.
+struct RunEnd {
+    status: RunStatus,
+    /// Why runners stopped early, or the event log failed.
+    errors: Vec<String>,
+    started: i64,
+    finished: i64,
+}
+
+fn log_failure(error: &str) -> String {
+    format!("event log failed: {error}; trading halted")
+}
+
 /// How the run ended, and why runners stopped early.
 fn run_status(report: &EngineReport) -> (RunStatus, Vec<String>) {
     let mut errors: Vec<String> =
         report.runners.iter().filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.symbol))).collect();
     errors.extend(report.lost_runners.iter().cloned());
-    errors.extend(report.log_error.iter().map(|e| format!("event log failed: {e}; trading halted")));
+    errors.extend(report.log_error.as_deref().map(log_failure));
     let status = match (errors.is_empty(), report.interrupted) {
         (false, _) => RunStatus::Failed,
         (true, true) => RunStatus::Interrupted,
@@ -451,8 +466,7 @@ fn summarize(
     report: &EngineReport,
     strategies: Vec<StrategyInfo>,
     data: Vec<DataInfo>,
-    started: i64,
-    finished: i64,
+    ended: RunEnd,
 ) -> anyhow::Result<u8> {
     let ledger = report.combined_ledger();
     let metrics = compute_metrics(report.initial_capital(), &ledger.equity, &ledger.trades, &ledger.fills);
@@ -483,13 +497,12 @@ fn summarize(
     if let Some(obj) = config_json.as_object_mut() {
         obj.insert("name".into(), options.config_name.clone().into());
     }
-    let (status, errors) = run_status(report);
     let summary = RunSummary {
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
-        status,
-        errors,
-        started_at: rfc3339_ms(started).unwrap_or_default(),
-        finished_at: rfc3339_ms(finished).unwrap_or_default(),
+        status: ended.status,
+        errors: ended.errors,
+        started_at: rfc3339_ms(ended.started).unwrap_or_default(),
+        finished_at: rfc3339_ms(ended.finished).unwrap_or_default(),
         metrics: metrics.clone(),
         config: config_json,
         strategies,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use engine_core::backtest::{rfc3339_ms, temp_file_in};
-use engine_core::events::codec::Entry;
+use engine_core::events::codec::{CodecError, Entry};
+use engine_core::events::log::LogError;
 use engine_core::events::session::{
     list_sessions, records_in, Manifest, SessionError, SessionReader, Standing, EVENTS_FILE,
 };
@@ -33,14 +34,18 @@ impl SessionArgs {
     }
 }
 
-/// The session tools' errors all exit 2: a session that is missing,
-/// unreadable or corrupt is input to look at, like a bad argument (and
-/// `compare` keeps 1 for "the sessions differ").
+/// A session that is missing, unreadable or corrupt is input to look at,
+/// like a bad argument: exit 2 (`compare` keeps 1 for "the sessions
+/// differ"). Other failures, such as an output that cannot be written,
+/// keep exit 1.
 pub fn tool_error(err: anyhow::Error) -> anyhow::Error {
-    if exit_code_of(&err) == super::exit::BAD_INPUT {
-        err
-    } else {
+    let reading_the_session = |cause: &(dyn std::error::Error + 'static)| {
+        cause.is::<SessionError>() || cause.is::<LogError>() || cause.is::<CodecError>()
+    };
+    if exit_code_of(&err) != super::exit::BAD_INPUT && err.chain().any(reading_the_session) {
         BadInput(format!("{err:#}")).into()
+    } else {
+        err
     }
 }
 

@@ -53,11 +53,11 @@ pub fn synthetic_source(seed: u64, bars: u64) -> String {
 pub enum RunStatus {
     /// Every runner went through its data.
     Completed,
-    /// Stopped early (Ctrl-C, SIGTERM, the event log failing): the outputs
-    /// cover the bars processed so far.
+    /// Stopped early (Ctrl-C, SIGTERM): the outputs cover the bars
+    /// processed so far.
     Interrupted,
-    /// A runner stopped early on an error (see `errors`): its results are
-    /// partial or missing.
+    /// A runner stopped early on an error, or the event log failed and
+    /// halted trading (see `errors`): results are partial or missing.
     Failed,
 }
 
@@ -67,8 +67,8 @@ pub struct RunSummary {
     /// `engine-core`'s version (or the CLI's, with a git describe).
     pub engine_version: String,
     pub status: RunStatus,
-    /// Why runners stopped early, or the event log failed (empty when
-    /// `status` is `completed`, and for a plain interruption).
+    /// Why runners stopped early, or the event log failed (empty unless
+    /// `status` is `failed`).
     pub errors: Vec<String>,
     /// Wall-clock start and end of the run, RFC 3339, given by the caller
     /// (the library reads no clock, so outputs are reproducible in tests).

@@ -158,6 +158,15 @@ impl Config {
                 parse_time(text).map_err(|e| format!("{name}: {e}"))?;
             }
         }
+        if let (Some(from), Some(to)) = self.period() {
+            if from > to {
+                return Err(format!(
+                    "engine.from ({}) is after engine.to ({}): no bar can be in that period",
+                    self.engine.from.as_deref().unwrap_or_default(),
+                    self.engine.to.as_deref().unwrap_or_default()
+                ));
+            }
+        }
         let directories = [
             ("engine.output", &self.engine.output),
             ("engine.state_dir", &self.engine.state_dir),

@@ -102,6 +102,9 @@ fn impossible_combinations_are_refused() {
     assert!(parse(&lazy).unwrap_err().to_string().contains("runners[0].runner.cadence.watch must be at least 1"));
     let bad_time = format!("{MINIMAL}\n[engine]\nfrom = \"yesterday\"\n");
     assert!(parse(&bad_time).unwrap_err().to_string().contains("engine.from"));
+    let backwards = format!("{MINIMAL}\n[engine]\nfrom = \"2024-01-10\"\nto = \"2024-01-05\"\n");
+    let err = parse(&backwards).unwrap_err().to_string();
+    assert!(err.contains("engine.from (2024-01-10) is after engine.to (2024-01-05)"), "{err}");
     let bad_cap = format!("{MINIMAL}\n[execution]\nmax_volume_fraction = 2\n");
     assert!(parse(&bad_cap).unwrap_err().to_string().contains("execution.max_volume_fraction must be in (0, 1]"));
 }

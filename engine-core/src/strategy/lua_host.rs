@@ -152,7 +152,13 @@ impl LuaStrategy {
             }
         };
         let hash = StrategyVersion::of(&source, 0).hash;
-        if hash == self.version.hash || self.refused.as_ref() == Some(&hash) {
+        if hash == self.version.hash {
+            // Back to the running text: a later return of the refused one
+            // is an edit again.
+            self.refused = None;
+            return None;
+        }
+        if self.refused.as_ref() == Some(&hash) {
             return None;
         }
         let reloaded = self.reload_from(&source);

@@ -76,7 +76,7 @@ pub fn render_report_with(outputs: &RunOutputs, limits: &ReportLimits) -> String
     let ended = match summary.status {
         RunStatus::Completed => None,
         RunStatus::Interrupted => Some("Interrupted: the results cover the bars processed before the stop."),
-        RunStatus::Failed => Some("Failed: a runner stopped early; its results are partial or missing."),
+        RunStatus::Failed => Some("Failed: the results are partial or missing, for these reasons:"),
     };
     if let Some(ended) = ended {
         let _ = writeln!(out, "<p class=\"warning\">{}</p>", escape(ended));

@@ -153,7 +153,14 @@ impl Standing {
     /// The standing of the session in `session_dir` with `manifest`.
     pub fn of(session_dir: &Path, manifest: &Manifest) -> Standing {
         match manifest.status {
-            SessionStatus::Running if writer_of(session_dir) == Writer::Gone => Standing::Crashed,
+            // The session may have ended since `manifest` was read: the
+            // manifest is written before the lock is let go.
+            SessionStatus::Running if writer_of(session_dir) == Writer::Gone => {
+                match Manifest::read(session_dir).map(|m| m.status) {
+                    Ok(SessionStatus::Running) | Err(_) => Standing::Crashed,
+                    Ok(status) => Standing::Recorded(status),
+                }
+            }
             status => Standing::Recorded(status),
         }
     }

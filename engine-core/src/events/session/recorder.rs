@@ -179,22 +179,32 @@ pub struct SessionRecorder {
 
 /// An exclusive `flock` on a session's log, held by its recorder: a reader
 /// that finds it free while the manifest still says `running` knows the
-/// process died.
+/// process died. Best effort: on a file system without locks the session
+/// records all the same, and readers cannot tell a crash there
+/// ([`super::Writer::Unknown`]).
 struct WriterLock {
     /// Held, never read: closing it releases the lock.
-    _file: std::fs::File,
+    _file: Option<std::fs::File>,
 }
 
 impl WriterLock {
     fn take(log: &Path) -> Result<WriterLock, SessionError> {
         use std::os::fd::AsRawFd;
-        let file = std::fs::File::open(log).map_err(|e| SessionError::io(log, e))?;
+        // Opened for writing: NFS emulates flock with fcntl locks, and an
+        // exclusive one needs a descriptor open for writing.
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).open(log).map_err(|e| SessionError::io(log, e))?;
         // Blocking: a reader holds its probe for an instant only.
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(SessionError::io(log, std::io::Error::last_os_error()));
+            let e = std::io::Error::last_os_error();
+            tracing::warn!(
+                "{}: cannot lock the log ({e}); a crash of this session will not be detectable",
+                log.display()
+            );
+            return Ok(WriterLock { _file: None });
         }
-        Ok(WriterLock { _file: file })
+        Ok(WriterLock { _file: Some(file) })
     }
 }
 
@@ -226,7 +236,6 @@ impl SessionRecorder {
             Compression::Lz4 => "lz4",
         }
         .to_string();
-        manifest.write(&dir)?;
         // `fsync_every` is carried out by the writer thread after it has
         // answered a waiting live group, so an fsync never delays trading;
         // the log file itself is then only buffered.
@@ -235,7 +244,10 @@ impl SessionRecorder {
             file_options.durability = Durability::Buffered;
         }
         let writer = LogWriter::create(dir.join(EVENTS_FILE), file_options)?;
+        // Locked before the manifest says `running`: a reader never finds
+        // a running session with a free log unless its process is gone.
         let lock = WriterLock::take(&dir.join(EVENTS_FILE))?;
+        manifest.write(&dir)?;
         Ok(SessionRecorder {
             dir,
             manifest,
