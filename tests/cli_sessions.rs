@@ -319,8 +319,8 @@ fn replay_refuses_ranges_speeds_and_flags_it_would_ignore() {
         &format!("--to-seq: sequence {beyond} is out of range: session {id} has records 1 to {last}"),
     );
     refused(&["--from-seq", &beyond], "--from-seq: sequence");
-    for speed in ["0", "-1", "nan", "inf"] {
-        refused(&["--speed", speed], "expected a positive number");
+    for (speed, shown) in [("0", "0"), ("-1", "-1"), ("nan", "NaN"), ("inf", "inf")] {
+        refused(&["--speed", speed], &format!("--speed: must be a finite number above 0, got {shown}"));
     }
     // A pace so slow it cannot be represented neither panics nor delays the first event.
     let crawl = replay(&["--speed", "1e-300", "--from-seq", "3", "--to-seq", "3"]);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use engine_core::backtest::temp_file_in;
 use engine_core::config::{parse_time, Config, ConfigError, EngineMode};
+use engine_core::engine::check_speed;
 use engine_core::sources::{symbol_from_path, DataFormat};
 
 use super::session::{execute, SessionOptions};
@@ -105,9 +106,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<u8> {
 /// error names the flag, not the config it would have gone into.
 fn check_flags(args: &BacktestArgs) -> Result<(), BadInput> {
     if let Some(speed) = args.speed {
-        if !(speed.is_finite() && speed > 0.0) {
-            return Err(BadInput(format!("--speed: must be a finite number above 0, got {speed}")));
-        }
+        check_speed("--speed", speed).map_err(BadInput)?;
     }
     let time = |flag: &str, text: &Option<String>| match text {
         Some(text) => parse_time(text).map(Some).map_err(|e| BadInput(format!("{flag}: {e}"))),

@@ -11,10 +11,10 @@ use anyhow::Context;
 use engine_core::backtest::rfc3339_ms;
 use engine_core::config::{parse_time, Config, EngineMode};
 use engine_core::content_hash::sha256_hex;
-use engine_core::engine::Pacer;
+use engine_core::engine::{check_speed, Pacer};
 use engine_core::events::codec::Entry;
 use engine_core::events::session::{Manifest, SessionError, SessionReader};
-use engine_core::events::view::{entry_json, fill_text, outcome_text};
+use engine_core::events::view::{entry_json, fill_text};
 
 use super::session::{execute, SessionOptions};
 use super::sessions::{tool_error, SessionArgs};
@@ -154,9 +154,7 @@ fn replay(args: &ReplayArgs, mut reader: SessionReader) -> anyhow::Result<u8> {
 
 /// `--speed N`: a pace only a positive, finite N gives.
 fn pacer_at(speed: f64) -> Result<Pacer, BadInput> {
-    Some(Pacer::new(Some(speed)))
-        .filter(Pacer::is_paced)
-        .ok_or_else(|| BadInput(format!("--speed {speed}: expected a positive number (N times the market pace)")))
+    check_speed("--speed", speed).map(|speed| Pacer::new(Some(speed))).map_err(BadInput)
 }
 
 /// `--from-seq` and `--to-seq` within the session's records, in order.
@@ -195,7 +193,7 @@ pub fn text_line(seq: u64, entry: &Entry) -> String {
         a.account.equity
     );
     if let Some(d) = &step.decision {
-        line += &format!(" | {}: {}", d.callback.as_str(), outcome_text(&d.outcome));
+        line += &format!(" | {}: {}", d.callback.as_str(), d.outcome);
     }
     for f in &step.fills {
         line += &format!(" | {}", fill_text(f));

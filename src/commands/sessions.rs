@@ -11,7 +11,7 @@ use engine_core::events::log::LogError;
 use engine_core::events::session::{
     list_sessions, records_in, Manifest, SessionError, SessionReader, Standing, EVENTS_FILE,
 };
-use engine_core::events::view::{entry_json, outcome_text};
+use engine_core::events::view::entry_json;
 use engine_core::events::StepRecord;
 
 use super::{exit_code_of, BadInput};
@@ -267,7 +267,7 @@ fn csv_row(seq: u64, s: &StepRecord) -> Vec<String> {
         s.after.state.to_string(),
         s.transitions.iter().map(|t| format!("{}->{}: {}", t.from, t.to, t.reason)).collect::<Vec<_>>().join("; "),
         decision.map_or(String::new(), |d| d.callback.as_str().to_string()),
-        decision.map_or(String::new(), |d| outcome_text(&d.outcome)),
+        decision.map_or(String::new(), |d| d.outcome.to_string()),
         decision.map_or(String::new(), |d| d.version.hash.to_string()),
         decision.map_or(String::new(), |d| d.version.generation.to_string()),
         if s.risk.is_empty() { String::new() } else { json(&s.risk) },

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::check_speed;
+
 use crate::engine::AccountMode;
 use crate::events::codec::Storage;
 use crate::events::log::{Compression, Durability};
@@ -84,9 +86,7 @@ impl Default for EngineSection {
 impl EngineSection {
     pub(super) fn validate(&self) -> Result<(), String> {
         if let Some(speed) = self.speed {
-            if !(speed.is_finite() && speed > 0.0) {
-                return Err(format!("engine.speed: must be a finite number above 0, got {speed}"));
-            }
+            check_speed("engine.speed", speed)?;
         }
         // Zero or less would print status lines as fast as the reporter
         // wakes up (or never: a negative duration), not "every N seconds".
@@ -140,9 +140,7 @@ impl RunnerSection {
             }
         }
         if let Some(speed) = self.source.speed() {
-            if !(speed.is_finite() && speed > 0.0) {
-                return Err(format!("{key}.source.speed: must be a finite number above 0, got {speed}"));
-            }
+            check_speed(&format!("{key}.source.speed"), speed)?;
         }
         self.runner.cadence.validate().map_err(|e| format!("{key}.runner.{e}"))?;
         if self.runner.window == 0 {

@@ -86,6 +86,16 @@ impl RunMode {
     }
 }
 
+/// Checks a pace (`--speed N`, `engine.speed`, a live source's `speed`):
+/// `name: must be a finite number above 0, got …` otherwise.
+pub fn check_speed(name: &str, speed: f64) -> Result<f64, String> {
+    if speed.is_finite() && speed > 0.0 {
+        Ok(speed)
+    } else {
+        Err(format!("{name}: must be a finite number above 0, got {speed}"))
+    }
+}
+
 /// Paces a replay: bar `t` is released `(t − t₀) / speed` after the first
 /// bar `t₀` was, by the wall clock. Used by the engine (`--speed`) and by
 /// `trading-engine replay --speed`.

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-pub use clock::{Clock, MarketClock, Pacer, RunMode, WallClock};
+pub use clock::{check_speed, Clock, MarketClock, Pacer, RunMode, WallClock};
 
 use crate::events::session::{SessionRecorder, StepSender};
 use crate::events::RunnerEvent;

@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::codec::{Entry, SymbolEntry};
 use super::{StepRecord, SymbolSnapshot};
 use crate::execution::FillRecord;
-use crate::runner::Outcome;
 
 /// A record as JSON, with its sequence number.
 pub fn entry_json(seq: u64, entry: &Entry) -> Value {
@@ -45,43 +44,6 @@ fn symbol_entry_json(entry: &SymbolEntry) -> Value {
     value
 }
 
-/// A strategy's outcome in one line: `setup (cross up)`, `enter long 2
-/// (breakout)`, `update stop 100.07 (break-even)`: absent fields left out,
-/// an empty reason without its parentheses.
-pub fn outcome_text(outcome: &Outcome) -> String {
-    let with_reason = |what: String, reason: &str| {
-        if reason.is_empty() {
-            what
-        } else {
-            format!("{what} ({reason})")
-        }
-    };
-    match outcome {
-        Outcome::Nothing => "nothing".into(),
-        Outcome::Setup { reason } => with_reason("setup".into(), reason),
-        Outcome::Enter { side, quantity, reason } => with_reason(format!("enter {} {quantity}", side.as_str()), reason),
-        Outcome::Cancel { reason } => with_reason("cancel".into(), reason),
-        Outcome::Exit { fraction, reason } => with_reason(format!("exit {fraction}"), reason),
-        Outcome::Update { stop, target, reason } => with_reason(update_text(*stop, *target), reason),
-        Outcome::Refused { reason } => format!("refused: {reason}"),
-        Outcome::RiskRefused { code, message } => format!("{code}: {message}"),
-        Outcome::BadAction { message } => format!("bad action: {message}"),
-        Outcome::Failed { message } => format!("failed: {message}"),
-    }
-}
-
-/// `update stop 100.07 target 101.50`, naming only what was given.
-fn update_text(stop: Option<f64>, target: Option<f64>) -> String {
-    let mut text = String::from("update");
-    if let Some(stop) = stop {
-        text += &format!(" stop {}", price_text(stop));
-    }
-    if let Some(target) = target {
-        text += &format!(" target {}", price_text(target));
-    }
-    text
-}
-
 /// A fill in one line: `fill buy 1 @ 100.01`.
 pub fn fill_text(fill: &FillRecord) -> String {
     format!("fill {} {} @ {}", fill.side.as_str(), fill.quantity, price_text(fill.price))
@@ -104,18 +66,19 @@ mod tests {
 
     use super::*;
     use crate::execution::{Liquidity, OrderPurpose, OrderSide};
+    use crate::runner::Outcome;
     use crate::strategy::{CtxKey, CtxValue, Side};
 
     #[test]
     fn outcomes_read_as_text_without_debug_forms() {
         let update = Outcome::Update { stop: Some(100.068_123), target: None, reason: "break-even".into() };
-        assert_eq!(outcome_text(&update), "update stop 100.07 (break-even)");
+        assert_eq!(update.to_string(), "update stop 100.07 (break-even)");
         let both = Outcome::Update { stop: Some(99.0), target: Some(101.5), reason: String::new() };
-        assert_eq!(outcome_text(&both), "update stop 99.00 target 101.50");
+        assert_eq!(both.to_string(), "update stop 99.00 target 101.50");
         let enter = Outcome::Enter { side: Side::Short, quantity: 1.0, reason: "cross down".into() };
-        assert_eq!(outcome_text(&enter), "enter short 1 (cross down)");
-        assert_eq!(outcome_text(&Outcome::Exit { fraction: 0.5, reason: "half".into() }), "exit 0.5 (half)");
-        assert_eq!(outcome_text(&Outcome::Nothing), "nothing");
+        assert_eq!(enter.to_string(), "enter short 1 (cross down)");
+        assert_eq!(Outcome::Exit { fraction: 0.5, reason: "half".into() }.to_string(), "exit 0.5 (half)");
+        assert_eq!(Outcome::Nothing.to_string(), "nothing");
     }
 
     #[test]

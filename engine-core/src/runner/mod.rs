@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::view::price_text;
 use crate::events::{
     AccountFigures, EventSink, IndicatorValues, MemorySink, RecordedBar, RiskRecord, RunnerEvent, StepDetail,
     StepRecord, SymbolSnapshot,
@@ -130,8 +131,45 @@ pub enum Outcome {
 impl std::fmt::Display for Outcome {
     /// One line: `setup (cross up)`, `enter long 2 (breakout)`,
     /// `update stop 100.07 (break-even)`, `RISK_MAX_POSITIONS: ...`.
+    /// Absent fields are left out, an empty reason without its parentheses.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::events::view::outcome_text(self))
+        let because = |f: &mut std::fmt::Formatter<'_>, reason: &str| match reason {
+            "" => Ok(()),
+            reason => write!(f, " ({reason})"),
+        };
+        match self {
+            Outcome::Nothing => f.write_str("nothing"),
+            Outcome::Setup { reason } => {
+                f.write_str("setup")?;
+                because(f, reason)
+            }
+            Outcome::Enter { side, quantity, reason } => {
+                write!(f, "enter {} {quantity}", side.as_str())?;
+                because(f, reason)
+            }
+            Outcome::Cancel { reason } => {
+                f.write_str("cancel")?;
+                because(f, reason)
+            }
+            Outcome::Exit { fraction, reason } => {
+                write!(f, "exit {fraction}")?;
+                because(f, reason)
+            }
+            Outcome::Update { stop, target, reason } => {
+                f.write_str("update")?;
+                if let Some(stop) = stop {
+                    write!(f, " stop {}", price_text(*stop))?;
+                }
+                if let Some(target) = target {
+                    write!(f, " target {}", price_text(*target))?;
+                }
+                because(f, reason)
+            }
+            Outcome::Refused { reason } => write!(f, "refused: {reason}"),
+            Outcome::RiskRefused { code, message } => write!(f, "{code}: {message}"),
+            Outcome::BadAction { message } => write!(f, "bad action: {message}"),
+            Outcome::Failed { message } => write!(f, "failed: {message}"),
+        }
     }
 }
 
