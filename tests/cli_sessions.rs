@@ -446,3 +446,16 @@ fn a_killed_run_is_listed_as_crashed_with_the_records_of_its_log() {
     let columns: Vec<&str> = row.split_whitespace().collect();
     assert_eq!((columns[2], columns[4]), ("crashed", readable.to_string().as_str()), "{row}");
 }
+
+#[test]
+fn a_session_without_its_manifest_names_the_file_and_the_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("lost");
+    std::fs::create_dir_all(&session).unwrap();
+    std::fs::write(session.join("events.log"), b"").unwrap();
+    let out = engine(&["replay", "--dir", dir.path().to_str().unwrap(), "--session", "lost"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("lost/manifest.json: No such file or directory"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "the cause once: {err}");
+}

@@ -44,12 +44,10 @@ pub enum SessionError {
     NotFound { id: String, dir: String },
     #[error("session {id} already exists in {dir}")]
     Exists { id: String, dir: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is in the message and not a `source` too: printed with
+    /// its chain (`{:#}`), it would appear twice.
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error("{path}: {message}")]
     Manifest { path: String, message: String },
     #[error(transparent)]
@@ -68,7 +66,7 @@ pub enum SessionError {
 
 impl SessionError {
     fn io(path: &Path, source: std::io::Error) -> SessionError {
-        SessionError::Io { path: path.display().to_string(), source }
+        SessionError::Io { path: path.display().to_string(), cause: source }
     }
 }
 
