@@ -66,7 +66,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<u8> {
     check_flags(&args)?;
     let (mut config, name) = load(&args)?;
     if config.engine.mode != EngineMode::Backtest {
-        let set_by = config.origin("engine.mode").map_or_else(String::new, |v| format!(" (set by {v})"));
+        let set_by = config.set_by("engine.mode");
         return Err(BadInput(format!(
             "{name}: engine.mode is \"{}\"{set_by}: a backtest needs mode = \"backtest\" (use `trading-engine run`)",
             config.engine.mode

@@ -13,7 +13,7 @@ use engine_core::config::{parse_time, Config, EngineMode};
 use engine_core::content_hash::sha256_hex;
 use engine_core::engine::{check_speed, Pacer};
 use engine_core::events::codec::Entry;
-use engine_core::events::session::{Manifest, SessionError, SessionReader};
+use engine_core::events::session::{Manifest, SessionReader};
 use engine_core::events::view::{entry_json, fill_text};
 
 use super::session::{execute, SessionOptions};
@@ -162,14 +162,9 @@ fn check_range(reader: &SessionReader, from: Option<u64>, to: Option<u64>) -> Re
     if let Some((from, to)) = from.zip(to).filter(|(from, to)| from > to) {
         return Err(BadInput(format!("--from-seq {from} is after --to-seq {to}: nothing to replay")));
     }
-    let (first, last) = reader.seq_range().unwrap_or((0, 0));
     for (flag, seq) in [("--from-seq", from), ("--to-seq", to)] {
-        match seq {
-            Some(seq) if seq < first || seq > last || last == 0 => {
-                let id = reader.id().to_string();
-                return Err(BadInput(format!("{flag}: {}", SessionError::SeqOutOfRange { id, seq, first, last })));
-            }
-            _ => {}
+        if let Some(seq) = seq {
+            reader.check_seq(seq).map_err(|e| BadInput(format!("{flag}: {e}")))?;
         }
     }
     Ok(())

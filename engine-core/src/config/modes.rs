@@ -108,7 +108,7 @@ impl Config {
     }
 
     /// ` (set by TRADING_ENGINE__...)` when an environment variable set `key`.
-    fn set_by(&self, key: &str) -> String {
+    pub fn set_by(&self, key: &str) -> String {
         self.origin(key).map(|variable| format!(" (set by {variable})")).unwrap_or_default()
     }
 }

@@ -164,14 +164,21 @@ impl SessionReader {
         Ok(Some((event, previous)))
     }
 
+    /// The session's first and last sequence numbers, if `seq` lies
+    /// between them; [`SessionError::SeqOutOfRange`] otherwise.
+    pub fn check_seq(&self, seq: u64) -> Result<(u64, u64), SessionError> {
+        match self.seq_range() {
+            Some((first, last)) if (first..=last).contains(&seq) => Ok((first, last)),
+            range => {
+                let (first, last) = range.unwrap_or((0, 0));
+                Err(SessionError::SeqOutOfRange { id: self.id.clone(), seq, first, last })
+            }
+        }
+    }
+
     /// Positions the reader so that the next record is `seq`.
     pub fn seek_seq(&mut self, seq: u64) -> Result<(), SessionError> {
-        let Some((first, last)) = self.seq_range() else {
-            return Err(SessionError::SeqOutOfRange { id: self.id.clone(), seq, first: 0, last: 0 });
-        };
-        if seq < first || seq > last {
-            return Err(SessionError::SeqOutOfRange { id: self.id.clone(), seq, first, last });
-        }
+        let (first, _) = self.check_seq(seq)?;
         let every = self.manifest.snapshot_every.max(2);
         let snapshot = seq - seq % every;
         let start = if self.recompute.is_some() || snapshot < first { first } else { snapshot };
