@@ -484,6 +484,69 @@ fn a_complete_header_with_a_bad_crc_at_the_very_end_is_corruption_not_torn() {
     assert!(r.corruption().is_none());
 }
 
+/// A long read is checked ahead by a second thread, chunk by chunk, past
+/// its first records. Damage deep in a long log, a record bigger than a
+/// chunk, a torn tail and a seek in the middle of the read all read exactly
+/// as in a short log: every record before the damage, then `Corrupt` at its
+/// offset, never a damaged payload handed out.
+#[test]
+fn long_reads_checked_ahead_report_damage_and_torn_tails_as_short_ones_do() {
+    for compression in [Compression::None, Compression::Lz4] {
+        let dir = tmp();
+        let path = dir.path().join("long.telog");
+        // About 4 MB of records, and one of 3 MB (bigger than a chunk).
+        let mut records = random_records(21, 4_000, 1, 2000);
+        let mut rng = StdRng::seed_from_u64(5);
+        records[2_500].2 = (0..3_000_000).map(|_| rng.gen()).collect();
+        let offsets = write_log(&path, &records, opts(compression, 256));
+        let bytes = fs::read(&path).unwrap();
+
+        let mut reader = LogReader::open(&path).unwrap();
+        let (got, err) = read_all_lent(&mut reader);
+        assert!(err.is_none() && got == records, "{compression:?}: a clean long read");
+        reader.rewind().unwrap();
+        let (got, err) = read_all(&mut reader);
+        assert!(err.is_none() && got == records, "{compression:?}: a clean long read, copied");
+
+        // A seek in the middle of a long read, and reading on to the end.
+        reader.rewind().unwrap();
+        let mut spare = Vec::new();
+        for _ in 0..1_500 {
+            reader.next_lent(&mut spare).unwrap().unwrap();
+        }
+        reader.seek_seq(10).unwrap();
+        let (got, err) = read_all_lent(&mut reader);
+        assert!(err.is_none() && got[..] == records[9..], "{compression:?}: reading on after a seek");
+
+        let damage = [
+            (3_000, offsets[3_000] + 2, "a header"),
+            (3_000, offsets[3_000] + RECORD_HEADER_LEN as u64 + 5, "a payload"),
+            (2_500, offsets[2_500] + 1_000_000, "the record bigger than a chunk"),
+            (1_001, offsets[1_001] + 27, "a payload crc"),
+        ];
+        for (m, at, what) in damage {
+            let damaged_path = dir.path().join(format!("flip-{at}.telog"));
+            let mut damaged = bytes.clone();
+            damaged[at as usize] ^= 0x10;
+            copy_with_index(&path, &damaged_path, &damaged);
+            let mut reader = LogReader::open(&damaged_path).unwrap();
+            for lent in [true, false] {
+                reader.rewind().unwrap();
+                let (got, err) = if lent { read_all_lent(&mut reader) } else { read_all(&mut reader) };
+                assert!(got[..] == records[..m], "{compression:?}, damage in {what}: the records before it");
+                assert_eq!(err.and_then(|e| e.corrupt_offset()), Some(offsets[m]), "{compression:?}, {what}");
+            }
+        }
+
+        let torn_path = dir.path().join("torn.telog");
+        copy_with_index(&path, &torn_path, &bytes[..offsets[3_999] as usize + 40]);
+        let mut reader = LogReader::open(&torn_path).unwrap();
+        assert_eq!(reader.torn_tail().map(|t| t.offset), Some(offsets[3_999]));
+        let (got, err) = read_all_lent(&mut reader);
+        assert!(err.is_none() && got[..] == records[..3_999], "{compression:?}: a long read up to a torn tail");
+    }
+}
+
 // 4. Seeks ------------------------------------------------------------------
 
 const SEEK_N: u64 = 100_000;

@@ -60,25 +60,24 @@ pub fn decode_header(h: &[u8; RECORD_HEADER_LEN]) -> Result<FrameHeader, Corrupt
     if stored != computed {
         return Err(CorruptReason::HeaderCrc { stored, computed });
     }
-    let len = u32_at(h, 0);
-    let flags = h[4];
-    if flags & !KNOWN_FLAGS != 0 {
-        return Err(CorruptReason::BadFlags(flags));
+    let header = header_fields(h);
+    if header.flags & !KNOWN_FLAGS != 0 {
+        return Err(CorruptReason::BadFlags(header.flags));
     }
-    if len as usize > MAX_RECORD_LEN {
-        return Err(CorruptReason::TooLarge { len: u64::from(len) });
+    if header.len as usize > MAX_RECORD_LEN {
+        return Err(CorruptReason::TooLarge { len: u64::from(header.len) });
     }
-    let seq = u64::from_le_bytes(h[5..13].try_into().expect("8 bytes"));
-    if seq == u64::MAX {
+    if header.seq == u64::MAX {
         return Err(CorruptReason::SeqOverflow);
     }
-    Ok(FrameHeader {
-        len,
-        flags,
-        seq,
-        time: i64::from_le_bytes(h[13..21].try_into().expect("8 bytes")),
-        payload_crc: u32_at(h, 25),
-    })
+    Ok(header)
+}
+
+/// The fields of a header, unchecked: for one that [`decode_header`]
+/// accepted before (a read-ahead thread's).
+pub fn header_fields(h: &[u8; RECORD_HEADER_LEN]) -> FrameHeader {
+    let u64_at = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().expect("8 bytes"));
+    FrameHeader { len: u32_at(h, 0), flags: h[4], seq: u64_at(5), time: u64_at(13) as i64, payload_crc: u32_at(h, 25) }
 }
 
 pub fn check_seq(header: &FrameHeader, expected: Option<u64>) -> Result<(), CorruptReason> {

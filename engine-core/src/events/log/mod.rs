@@ -88,6 +88,7 @@
 //! [`LogReader::index_status`] reports. A seek then costs a binary search
 //! plus at most `index_every` record headers.
 
+mod ahead;
 mod error;
 mod frame;
 mod index;

@@ -4,8 +4,9 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::ahead::ReadAhead;
 use super::error::{CorruptReason, LogError, TornTail};
-use super::frame::{FrameHeader, FILE_HEADER_LEN};
+use super::frame::{decompress_into, FrameHeader, FILE_HEADER_LEN};
 use super::index::{index_path, read_index_file, validate_entries, IndexEntry};
 use super::options::DEFAULT_INDEX_EVERY;
 use super::scan::{read_file_header, scan, FileHeader, Next, RecordStream, ScanState, Stop, StreamError};
@@ -49,6 +50,10 @@ pub enum IndexStatus {
     Rebuilt { reason: String },
 }
 
+/// Records read one after another before a read-ahead thread takes over
+/// the reading and checking: a seek that reads a few costs no thread.
+const READ_AHEAD_AFTER: u32 = 64;
+
 /// A log opened for reading. `open` finds where the valid records end
 /// (reporting a torn tail, and corruption its header scan ran into), and an
 /// index for seeks; records are then read sequentially from the current
@@ -74,6 +79,10 @@ pub struct LogReader {
     first: Option<(u64, i64)>,
     last: Option<(u64, i64)>,
     index_status: IndexStatus,
+    /// Reading and checking ahead, on a long sequential read.
+    ahead: Option<ReadAhead>,
+    /// Records read in a row since the last move, to start `ahead`.
+    in_a_row: u32,
 }
 
 impl LogReader {
@@ -101,6 +110,8 @@ impl LogReader {
                 first: None,
                 last: None,
                 index_status: IndexStatus::Missing,
+                ahead: None,
+                in_a_row: 0,
             });
         }
 
@@ -170,6 +181,8 @@ impl LogReader {
             last: st.last,
             entries: st.entries,
             index_status,
+            ahead: None,
+            in_a_row: 0,
         })
     }
 
@@ -246,8 +259,7 @@ impl LogReader {
     /// will then fail again at the same record).
     pub fn rewind(&mut self) -> Result<(), LogError> {
         self.failed = false;
-        let path = &self.path;
-        self.stream.goto(FILE_HEADER_LEN, None).map_err(|e| LogError::io(path, "seeking", e))
+        self.goto(FILE_HEADER_LEN, None)
     }
 
     /// Reads the next record's payload into `payload` (reusing its
@@ -255,9 +267,26 @@ impl LogReader {
     /// is not an error (see `torn_tail`). After an error it returns
     /// `Ok(None)` until a seek or rewind.
     pub fn next_into(&mut self, payload: &mut Vec<u8>) -> Result<Option<RecordHeader>, LogError> {
+        if self.read_ahead_has_next() {
+            let (offset, frame, stored) = self.ahead.as_mut().expect("read-ahead has the next record").take();
+            let found = Found { frame, offset };
+            if frame.compressed() {
+                if let Err(reason) = decompress_into(stored, payload) {
+                    return Err(self.failure(offset, StreamError::Corrupt(reason)));
+                }
+            } else {
+                payload.clear();
+                payload.extend_from_slice(stored);
+            }
+            self.stream.passed(&found.frame);
+            return Ok(Some(found.record_header()));
+        }
         let Some(found) = self.next_header()? else { return Ok(None) };
         match self.stream.read_payload(&found.frame, payload) {
-            Ok(()) => Ok(Some(found.record_header())),
+            Ok(()) => {
+                self.in_a_row += 1;
+                Ok(Some(found.record_header()))
+            }
             Err(e) => Err(self.failure(found.offset, e)),
         }
     }
@@ -266,7 +295,26 @@ impl LogReader {
     /// read buffer when it lies there whole and uncompressed (no copy),
     /// else from `spare`. The way to read a log record after record.
     pub fn next_lent<'s>(&'s mut self, spare: &'s mut Vec<u8>) -> Result<Option<(RecordHeader, &'s [u8])>, LogError> {
+        if self.read_ahead_has_next() {
+            let ahead = self.ahead.as_mut().expect("read-ahead has the next record");
+            let (offset, frame, stored) = ahead.take();
+            let found = Found { frame, offset };
+            let payload = match frame.compressed() {
+                false => stored,
+                true => match decompress_into(stored, spare) {
+                    Ok(()) => spare.as_slice(),
+                    Err(reason) => {
+                        // As `failure`, which would borrow all of `self`.
+                        self.failed = true;
+                        return Err(stream_error(&self.path, offset, StreamError::Corrupt(reason), "reading a record"));
+                    }
+                },
+            };
+            self.stream.passed(&found.frame);
+            return Ok(Some((found.record_header(), payload)));
+        }
         let Some(found) = self.next_header()? else { return Ok(None) };
+        self.in_a_row += 1;
         match self.stream.payload(&found.frame, spare) {
             Ok(payload) => Ok(Some((found.record_header(), payload))),
             // `failure` would borrow all of `self`, which the lent payload
@@ -276,6 +324,30 @@ impl LogReader {
                 Err(stream_error(&self.path, found.offset, e, "reading a record"))
             }
         }
+    }
+
+    /// Whether the read-ahead thread vouched for the next record; starts
+    /// the thread after [`READ_AHEAD_AFTER`] records read in a row, and
+    /// lets it go once it stopped (the reader then reads on by itself and
+    /// finds why).
+    fn read_ahead_has_next(&mut self) -> bool {
+        if self.failed || self.stream.pos >= self.valid_end {
+            return false;
+        }
+        if self.ahead.is_none() && self.in_a_row >= READ_AHEAD_AFTER {
+            self.in_a_row = 0;
+            let (file, pos, expect) = (self.stream.file(), self.stream.pos, self.stream.expect);
+            // Without a thread the reader does the same work itself.
+            self.ahead = ReadAhead::start(file, pos, self.valid_end, expect)
+                .inspect_err(|e| tracing::debug!(error = %e, "event log read-ahead not started"))
+                .ok();
+        }
+        let Some(ahead) = &mut self.ahead else { return false };
+        if ahead.has_record_at(self.stream.pos) {
+            return true;
+        }
+        self.ahead = None;
+        false
     }
 
     /// The next record's checked header, its payload not read yet.
@@ -378,6 +450,7 @@ impl LogReader {
     }
 
     fn goto(&mut self, pos: u64, expect: Option<u64>) -> Result<(), LogError> {
+        (self.ahead, self.in_a_row) = (None, 0);
         self.stream.goto(pos, expect).map_err(|e| LogError::io(&self.path, "seeking", e))
     }
 

@@ -193,6 +193,19 @@ impl RecordStream {
         Ok(&self.inner.buffer()[..len])
     }
 
+    /// The file, for a read-ahead thread's positioned reads.
+    pub fn file(&self) -> &File {
+        self.inner.get_ref()
+    }
+
+    /// Moves past a record read elsewhere (by a read-ahead thread) at
+    /// `pos`; the buffer is re-aimed when next used.
+    pub fn passed(&mut self, header: &FrameHeader) {
+        self.settle();
+        self.accept(header);
+        self.inner_pos = UNKNOWN;
+    }
+
     fn accept(&mut self, header: &FrameHeader) {
         self.pos += header.frame_len();
         self.inner_pos = self.pos;
