@@ -162,6 +162,18 @@ fn an_unknown_key_error_gives_the_line_of_that_key() {
 }
 
 #[test]
+fn a_date_time_value_in_the_file_keeps_error_lines() {
+    // QA: a TOML date-time anywhere in the file (here the unknown key's own
+    // value) made the span-keeping re-read fail, so the error had no line.
+    let text = format!("{MINIMAL}[engine]\nspeed = 5\nstart = 2024-01-05T12:00:00Z\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("engine.start: unknown field `start`") && err.ends_with("(line 8)"), "{err}");
+    let text = format!("{MINIMAL}[events]\nwhen = {{ at = 1979-05-27 }}\n\n[engine]\nsped = 1\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.ends_with("(line 10)"), "{err}");
+}
+
+#[test]
 fn errors_in_arrays_of_tables_give_the_line_of_their_entry() {
     let second = "\n[[runners]]\nsymbol = \"B\"\nstrategy = \"../lua-strategies/ema_crossover.lua\"\n\
                   source = { type = \"synthetic\" }\n";

@@ -6,8 +6,9 @@
 //! - [`LogWriter`] appends (`create`, `open_append`, `append`, `sync`,
 //!   `finish`); [`WriterOptions`] picks compression, [`Durability`] and the
 //!   index spacing, and deserializes from a TOML table.
-//! - [`LogReader`] replays (`next_into`, `records`) and seeks (`seek_seq`,
-//!   `seek_time`), reporting a torn tail and corruption.
+//! - [`LogReader`] replays (`next_into`, `next_lent`, `records`) and seeks
+//!   (`seek_seq`, `seek_time`), reporting a torn tail and corruption. A long
+//!   sequential read is checked ahead on a second thread (`ahead.rs`).
 //! - [`recover`] cuts a torn tail off before a log is appended to again.
 //!
 //! # Log file format (version 1)
