@@ -268,18 +268,13 @@ impl LogReader {
     /// `Ok(None)` until a seek or rewind.
     pub fn next_into(&mut self, payload: &mut Vec<u8>) -> Result<Option<RecordHeader>, LogError> {
         if self.read_ahead_has_next() {
-            let (offset, frame, stored) = self.ahead.as_mut().expect("read-ahead has the next record").take();
-            let found = Found { frame, offset };
-            if frame.compressed() {
-                if let Err(reason) = decompress_into(stored, payload) {
-                    return Err(self.failure(offset, StreamError::Corrupt(reason)));
-                }
-            } else {
-                payload.clear();
-                payload.extend_from_slice(stored);
-            }
-            self.stream.passed(&found.frame);
-            return Ok(Some(found.record_header()));
+            // Compressed records are decompressed apart and copied: this
+            // copying variant is not the replay path (`next_lent` is).
+            let mut spare = Vec::new();
+            let (header, stored) = self.next_ahead(&mut spare)?;
+            payload.clear();
+            payload.extend_from_slice(stored);
+            return Ok(Some(header));
         }
         let Some(found) = self.next_header()? else { return Ok(None) };
         match self.stream.read_payload(&found.frame, payload) {
@@ -296,22 +291,7 @@ impl LogReader {
     /// else from `spare`. The way to read a log record after record.
     pub fn next_lent<'s>(&'s mut self, spare: &'s mut Vec<u8>) -> Result<Option<(RecordHeader, &'s [u8])>, LogError> {
         if self.read_ahead_has_next() {
-            let ahead = self.ahead.as_mut().expect("read-ahead has the next record");
-            let (offset, frame, stored) = ahead.take();
-            let found = Found { frame, offset };
-            let payload = match frame.compressed() {
-                false => stored,
-                true => match decompress_into(stored, spare) {
-                    Ok(()) => spare.as_slice(),
-                    Err(reason) => {
-                        // As `failure`, which would borrow all of `self`.
-                        self.failed = true;
-                        return Err(stream_error(&self.path, offset, StreamError::Corrupt(reason), "reading a record"));
-                    }
-                },
-            };
-            self.stream.passed(&found.frame);
-            return Ok(Some((found.record_header(), payload)));
+            return self.next_ahead(spare).map(Some);
         }
         let Some(found) = self.next_header()? else { return Ok(None) };
         self.in_a_row += 1;
@@ -348,6 +328,25 @@ impl LogReader {
         }
         self.ahead = None;
         false
+    }
+
+    /// The record [`Self::read_ahead_has_next`] found: its payload lent
+    /// from the thread's chunk, or decompressed into `spare`.
+    fn next_ahead<'s>(&'s mut self, spare: &'s mut Vec<u8>) -> Result<(RecordHeader, &'s [u8]), LogError> {
+        let (offset, frame, stored) = self.ahead.as_mut().expect("read-ahead has the next record").take();
+        let payload = match frame.compressed() {
+            false => stored,
+            true => match decompress_into(stored, spare) {
+                Ok(()) => spare.as_slice(),
+                Err(reason) => {
+                    // As `failure`, which would borrow all of `self`.
+                    self.failed = true;
+                    return Err(stream_error(&self.path, offset, StreamError::Corrupt(reason), "reading a record"));
+                }
+            },
+        };
+        self.stream.passed(&frame);
+        Ok((Found { frame, offset }.record_header(), payload))
     }
 
     /// The next record's checked header, its payload not read yet.
