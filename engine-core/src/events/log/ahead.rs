@@ -156,27 +156,10 @@ fn check_records(buf: &[u8], expect: &mut Option<u64>) -> (usize, Option<usize>)
 }
 
 /// Positioned reads leave the file's shared cursor to the reader's own
-/// buffered stream.
-#[cfg(unix)]
+/// buffered stream (the engine is built for Unix: the recorder's lock is
+/// an `flock`).
 fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
