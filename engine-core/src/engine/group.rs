@@ -220,9 +220,7 @@ impl Group {
         for (index, _) in batch {
             let sink = self.members[*index].runner.sink_mut();
             if let Some((_, steps)) = &mut sink.steps {
-                for step in steps.drain(..) {
-                    log.push(step).await?;
-                }
+                log.append(steps).await?;
             }
         }
         if now {

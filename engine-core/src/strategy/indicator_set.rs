@@ -100,7 +100,13 @@ impl IndicatorSet {
 
     /// The current value of every output (`None` while warming up).
     pub fn current_values(&self) -> Vec<Option<f64>> {
-        self.tracked.iter().flat_map(|t| (0..t.history.len()).map(|o| t.value(o, 0))).collect()
+        // Sized up front (a name per output): `flat_map` cannot tell
+        // `collect` the length, and this runs at every recorded step.
+        let mut values = Vec::with_capacity(self.names.len());
+        for t in &self.tracked {
+            values.extend((0..t.history.len()).map(|o| t.value(o, 0)));
+        }
+        values
     }
 
     /// Feeds the newest bar to every indicator created so far (call once

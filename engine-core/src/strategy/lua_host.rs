@@ -168,7 +168,7 @@ impl LuaStrategy {
 
     /// `ctx` as plain data.
     pub fn ctx(&self) -> Result<CtxValue, LoadError> {
-        CtxValue::from_lua(&Value::Table(self.loaded.ctx.clone()), "ctx")
+        CtxValue::from_lua_table(self.loaded.sandbox.lua(), &self.loaded.ctx, "ctx")
             .map_err(|source| LoadError::Ctx { file: self.file.clone(), source })
     }
 

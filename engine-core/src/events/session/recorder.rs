@@ -89,10 +89,13 @@ impl StepSender {
         self.indicator_values
     }
 
-    /// Adds a step; hands the batch over when it is full. Waits while the
-    /// writer's queue is full.
-    pub async fn push(&mut self, step: StepRecord) -> Result<(), RecordingFailed> {
-        self.batch.push(step);
+    /// Moves a runner's `steps` into the batch (leaving `steps` empty, with
+    /// its memory); hands the batch over when it is full. Waits while the
+    /// writer's queue is full. One bulk move per runner and time: a step is
+    /// about 500 bytes, and moving them one by one through an `async` call
+    /// was a tenth of what recording cost the engine's thread.
+    pub async fn append(&mut self, steps: &mut Vec<StepRecord>) -> Result<(), RecordingFailed> {
+        self.batch.append(steps);
         if self.batch.len() >= self.batch_steps {
             self.flush().await?;
         }
