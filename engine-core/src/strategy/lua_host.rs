@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlua::{Function, Table, Value};
+use mlua::{Function, IntoLuaMulti, Table, Value};
 use parking_lot::Mutex;
 
 use super::action::{parse_commitment, parse_management, parse_setup, ActionKeys, Commitment, Management, Setup};
@@ -17,7 +17,7 @@ use super::interface::{Strategy, StrategyError, StrategyInput, StrategyVersion};
 use super::lua_api::{self, ApiTables, HostData, SharedHost};
 use super::reload::FileWatcher;
 use super::sandbox::{Sandbox, SandboxError, SandboxLimits};
-use crate::market_data::MarketDataWindow;
+use crate::market_data::{Bar, MarketDataWindow};
 
 /// The callbacks every strategy must define.
 pub const REQUIRED_FUNCTIONS: [&str; 3] = ["detect_opportunity", "filter_commitment", "manage_position"];
@@ -45,11 +45,18 @@ pub enum LoadError {
 /// a stale setup, then calls callback `index`, in one call into Lua per bar
 /// (the tables and callbacks are upvalues, only numbers cross per bar).
 const DISPATCH: &str = r#"
-local callbacks, md, ctx, ind, symbol = ...
-return function(index, clear_setup, time, open, high, low, close, volume, bid, ask)
+local callbacks, md, ctx, ind, position, symbol = ...
+return function(index, time, open, high, low, close, volume, bid, ask,
+                side, quantity, entry_price, stop, target, unrealized_pnl, bars_held)
   md.symbol, md.time, md.open, md.high, md.low, md.close = symbol, time, open, high, low, close
   md.volume, md.bid, md.ask = volume, bid, ask
-  if clear_setup then ctx.setup = nil end
+  if index == 1 then ctx.setup = nil end
+  -- The host passes the position only when it changed (quantity is never
+  -- nil then), so that a bar in Watch pushes no more than the bar.
+  if quantity ~= nil then
+    position.side, position.quantity, position.entry_price, position.stop = side, quantity, entry_price, stop
+    position.target, position.unrealized_pnl, position.bars_held = target, unrealized_pnl, bars_held
+  end
   return callbacks[index](md, ctx, ind)
 end
 "#;
@@ -190,34 +197,13 @@ impl LuaStrategy {
             std::mem::swap(&mut host.indicators, input.indicators);
             host.regime = input.regime.cloned();
         }
-        // The position table changes only with the position.
-        let mut prepared = Ok(());
-        if loaded.position.as_ref() != Some(input.position) {
-            let position = &loaded.tables.position;
-            prepared = loaded.sandbox.call::<()>(position.setter(), position.args(input.position));
+        // The position table changes only with the position: written in
+        // the same call as the bar, on the bars where it changed.
+        let result = if loaded.position.as_ref() != Some(input.position) {
             loaded.position = Some(input.position.clone());
-        }
-        let bar = input.market.bar;
-        let result = match prepared {
-            Ok(()) => loaded
-                .sandbox
-                .call::<Value>(
-                    &loaded.dispatch,
-                    (
-                        index + 1,
-                        index == 0,
-                        bar.open_time,
-                        bar.open,
-                        bar.high,
-                        bar.low,
-                        bar.close,
-                        bar.volume,
-                        bar.bid,
-                        bar.ask,
-                    ),
-                )
-                .map_err(|e| StrategyError::Script(e.to_string())),
-            Err(e) => Err(StrategyError::Script(e.to_string())),
+            dispatch(loaded, index, input.market.bar, loaded.tables.position.fields(input.position))
+        } else {
+            dispatch(loaded, index, input.market.bar, ())
         };
         std::mem::swap(&mut loaded.host.lock().indicators, input.indicators);
         result
@@ -226,6 +212,15 @@ impl LuaStrategy {
     fn bad_action(&self, source: super::action::ActionError) -> StrategyError {
         StrategyError::BadAction { file: self.file.clone(), source }
     }
+}
+
+/// Runs callback `index` (0: `detect_opportunity`, which starts without a
+/// setup) through the dispatch on `bar`, with the position's fields when
+/// they changed (`position`: `PositionTable::fields` or `()`).
+fn dispatch(loaded: &Loaded, index: usize, bar: &Bar, position: impl IntoLuaMulti) -> Result<Value, StrategyError> {
+    let b = bar;
+    let args = (index + 1, b.open_time, b.open, b.high, b.low, b.close, b.volume, b.bid, b.ask, position);
+    loaded.sandbox.call::<Value>(&loaded.dispatch, args).map_err(|e| StrategyError::Script(e.to_string()))
 }
 
 /// Builds a sandboxed state running `source`, with the API registered,
@@ -270,7 +265,14 @@ fn build(
     let dispatch: Function = lua
         .load(DISPATCH)
         .set_name("=engine dispatch")
-        .call((lua.create_sequence_from(callbacks).map_err(api)?, &tables.md, &ctx, &tables.ind, symbol))
+        .call((
+            lua.create_sequence_from(callbacks).map_err(api)?,
+            &tables.md,
+            &ctx,
+            &tables.ind,
+            &tables.position.table,
+            symbol,
+        ))
         .map_err(api)?;
     let keys = ActionKeys::new(lua).map_err(api)?;
     let setup_key = lua.create_string("setup").map_err(api)?;
