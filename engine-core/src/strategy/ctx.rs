@@ -224,12 +224,16 @@ unsafe fn string_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
     std::slice::from_raw_parts(ptr as *const u8, len)
 }
 
-/// The table at absolute stack `index` against a copy's sorted entries.
-unsafe fn table_matches(
+/// Walks the table at absolute stack `index`: `visit` gets each key and the
+/// stack index of its value, and stops the walk by answering `false`.
+/// `false` when it was stopped or the table is in doubt (nested too deep, a
+/// metatable, a key neither an integer nor a string, a stack that cannot
+/// grow). Leaves the stack as it found it.
+unsafe fn walk_table(
     state: *mut ffi::lua_State,
     index: c_int,
-    entries: &[(CtxKey, CtxValue)],
     depth: usize,
+    mut visit: impl FnMut(RawKey<'_>, c_int) -> bool,
 ) -> bool {
     if depth >= MAX_DEPTH || ffi::lua_checkstack(state, 3) == 0 {
         return false;
@@ -238,7 +242,6 @@ unsafe fn table_matches(
         ffi::lua_pop(state, 1);
         return false;
     }
-    let mut count = 0;
     ffi::lua_pushnil(state);
     while ffi::lua_next(state, index) != 0 {
         let top = ffi::lua_gettop(state);
@@ -249,15 +252,29 @@ unsafe fn table_matches(
             ffi::LUA_TSTRING => Some(RawKey::Str(string_at(state, top - 1))),
             _ => None,
         };
-        let copied = key.and_then(|key| entries.binary_search_by(|(k, _)| compare_key(k, &key)).ok());
-        if !copied.is_some_and(|at| value_matches(state, top, &entries[at].1, depth)) {
+        if !key.is_some_and(|key| visit(key, top)) {
             ffi::lua_settop(state, top - 2);
             return false;
         }
-        count += 1;
         ffi::lua_pop(state, 1);
     }
-    count == entries.len()
+    true
+}
+
+/// The table at absolute stack `index` against a copy's sorted entries.
+unsafe fn table_matches(
+    state: *mut ffi::lua_State,
+    index: c_int,
+    entries: &[(CtxKey, CtxValue)],
+    depth: usize,
+) -> bool {
+    let mut count = 0;
+    let all_match = walk_table(state, index, depth, |key, value| {
+        count += 1;
+        let copied = entries.binary_search_by(|(k, _)| compare_key(k, &key));
+        copied.is_ok_and(|at| value_matches(state, value, &entries[at].1, depth))
+    });
+    all_match && count == entries.len()
 }
 
 /// The value at absolute stack `index` against its copy.
@@ -279,35 +296,22 @@ unsafe fn value_matches(state: *mut ffi::lua_State, index: c_int, copy: &CtxValu
 /// The table at absolute stack `index` copied out, its entries sorted by
 /// key; `None` when anything is in doubt (see [`CtxValue::from_lua_table`]).
 unsafe fn copy_table(state: *mut ffi::lua_State, index: c_int, depth: usize) -> Option<Vec<(CtxKey, CtxValue)>> {
-    if depth >= MAX_DEPTH || ffi::lua_checkstack(state, 3) == 0 {
-        return None;
-    }
-    if ffi::lua_getmetatable(state, index) != 0 {
-        ffi::lua_pop(state, 1);
-        return None;
-    }
     let mut entries = Vec::new();
-    ffi::lua_pushnil(state);
-    while ffi::lua_next(state, index) != 0 {
-        let top = ffi::lua_gettop(state);
-        let key = match ffi::lua_type(state, top - 1) {
-            ffi::LUA_TNUMBER if ffi::lua_isinteger(state, top - 1) != 0 => {
-                Some(CtxKey::Int(ffi::lua_tointeger(state, top - 1)))
-            }
-            ffi::LUA_TSTRING => std::str::from_utf8(string_at(state, top - 1)).ok().map(|s| CtxKey::Str(s.to_owned())),
-            _ => None,
+    let whole = walk_table(state, index, depth, |key, value| {
+        let key = match key {
+            RawKey::Int(i) => CtxKey::Int(i),
+            RawKey::Str(s) => match std::str::from_utf8(s) {
+                Ok(s) => CtxKey::Str(s.to_owned()),
+                Err(_) => return false,
+            },
         };
-        let value = if key.is_some() { copy_value(state, top, depth) } else { None };
-        let (Some(key), Some(value)) = (key, value) else {
-            ffi::lua_settop(state, top - 2);
-            return None;
-        };
-        entries.push((key, value));
-        ffi::lua_pop(state, 1);
-    }
+        copy_value(state, value, depth).map(|value| entries.push((key, value))).is_some()
+    });
     // Keys are unique, so an unstable sort gives the one order.
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Some(entries)
+    whole.then(|| {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries
+    })
 }
 
 /// The value at absolute stack `index` copied out; `None` when in doubt.

@@ -42,8 +42,9 @@ pub enum LoadError {
 }
 
 /// Makes the per-bar entry point: it sets the bar's fields in `md`, drops
-/// a stale setup, then calls callback `index`, in one call into Lua per bar
-/// (the tables and callbacks are upvalues, only numbers cross per bar).
+/// a stale setup, writes `position` when it changed, then calls callback
+/// `index`, in one call into Lua per bar (the tables and callbacks are
+/// upvalues, only numbers cross per bar).
 const DISPATCH: &str = r#"
 local callbacks, md, ctx, ind, position, symbol = ...
 return function(index, time, open, high, low, close, volume, bid, ask,
@@ -218,8 +219,8 @@ impl LuaStrategy {
 /// setup) through the dispatch on `bar`, with the position's fields when
 /// they changed (`position`: `PositionTable::fields` or `()`).
 fn dispatch(loaded: &Loaded, index: usize, bar: &Bar, position: impl IntoLuaMulti) -> Result<Value, StrategyError> {
-    let b = bar;
-    let args = (index + 1, b.open_time, b.open, b.high, b.low, b.close, b.volume, b.bid, b.ask, position);
+    let args =
+        (index + 1, bar.open_time, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.bid, bar.ask, position);
     loaded.sandbox.call::<Value>(&loaded.dispatch, args).map_err(|e| StrategyError::Script(e.to_string()))
 }
 
