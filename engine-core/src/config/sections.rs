@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::check_speed;
-
-use crate::engine::AccountMode;
+use crate::engine::{check_speed, AccountMode};
 use crate::events::codec::Storage;
 use crate::events::log::{Compression, Durability};
 use crate::events::session::IndicatorRecording;
