@@ -147,7 +147,8 @@ fn the_default_backtest_recorded_twice_gives_identical_logs_and_exports() {
     let read = |id: &str| std::fs::read(sessions_dir.join(id).join("events.log")).unwrap();
     assert!(read(&ids[0]) == read(&ids[1]), "the two logs differ");
     let (a, b) = (manifest(&sessions_dir, &ids[0]), manifest(&sessions_dir, &ids[1]));
-    assert_eq!(a["events_sha256"], b["events_sha256"]);
+    assert_eq!(a["events_blake3"], b["events_blake3"]);
+    assert_eq!(a["events_blake3"].as_str().map(str::len), Some(64), "a BLAKE3 digest in hex");
     assert_eq!(a["status"], "completed");
     let dir_arg = sessions_dir.to_str().unwrap();
     let same = engine(&["compare", "--session1", &ids[0], "--session2", &ids[1], "--dir", dir_arg]);

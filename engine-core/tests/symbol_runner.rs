@@ -1,10 +1,16 @@
 //! The symbol runner driving a Rust strategy over synthetic bars: every
-//! state is visited, fills drive the transitions, invariants hold.
+//! state is visited, fills drive the transitions, invariants hold; and the
+//! whole steps it builds for the event log, fresh or over spares.
 
-use engine_core::runner::{Outcome, RunnerConfig, SymbolRunner};
+use engine_core::events::{EventSink, RiskRecord, RunnerEvent, StepDetail, StepRecord};
+use engine_core::execution::{Account, ExecutionConfig};
+use engine_core::market_data::Bar;
+use engine_core::risk::{RiskConfig, RiskManager};
+use engine_core::runner::{Desk, Outcome, RunnerConfig, SymbolRunner};
 use engine_core::sources::synthetic::{generate, SyntheticConfig};
 use engine_core::state_machine::{StateEvent, SymbolState};
-use engine_core::strategy::{EmaCrossover, EmaCrossoverParams};
+use engine_core::strategy::sandbox::SandboxLimits;
+use engine_core::strategy::{CtxValue, EmaCrossover, EmaCrossoverParams, LuaStrategy};
 
 #[test]
 fn ema_crossover_trades_through_every_state() {
@@ -84,4 +90,81 @@ fn a_setup_times_out_by_market_time() {
         assert_eq!(expiry.time - found.time, 180_000, "three one-minute bars after the setup");
     }
     assert!(history.iter().all(|t| t.event != StateEvent::EntrySent));
+}
+
+/// Keeps whole steps, and hands the runner spares to write its next steps
+/// over, as the session recorder does.
+struct RecyclingSink {
+    steps: Vec<Box<StepRecord>>,
+    spares: Vec<Box<StepRecord>>,
+}
+
+impl EventSink for RecyclingSink {
+    fn record(&mut self, _event: RunnerEvent) {}
+
+    fn steps(&self) -> Option<StepDetail> {
+        Some(StepDetail { indicator_values: true })
+    }
+
+    fn record_step(&mut self, step: Box<StepRecord>) {
+        self.steps.push(step);
+    }
+
+    fn spare_step(&mut self) -> Option<Box<StepRecord>> {
+        self.spares.pop()
+    }
+}
+
+fn lua_steps(bars: &[Bar], spares: Vec<Box<StepRecord>>, recycle: bool) -> Vec<StepRecord> {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lua-strategies/ema_crossover.lua");
+    let strategy = LuaStrategy::load(&file, "SYNTH", CtxValue::empty_table(), SandboxLimits::default(), 500).unwrap();
+    let sink = RecyclingSink { steps: Vec::new(), spares };
+    let mut runner =
+        SymbolRunner::with_sink("SYNTH", strategy, RunnerConfig::default(), ExecutionConfig::default(), sink);
+    let execution = ExecutionConfig::default();
+    let mut desk = Desk::new(Account::new(execution.initial_capital), RiskManager::new(RiskConfig::default()));
+    let mut kept = Vec::new();
+    for bar in bars {
+        desk.account.begin_step(bar.open_time);
+        runner.on_bar_with(bar, &mut desk).unwrap();
+        desk.account.end_step();
+        let sink = runner.sink_mut();
+        kept.push(sink.steps.last().unwrap().as_ref().clone());
+        // Every step but the first few is written over an earlier one.
+        if recycle && sink.steps.len() > 3 {
+            let spent = sink.steps.remove(0);
+            sink.spares.push(spent);
+        }
+    }
+    kept
+}
+
+#[test]
+fn a_step_written_over_a_spare_equals_a_fresh_one() {
+    let series = generate(&SyntheticConfig { seed: 9, bars: 3_000, ..SyntheticConfig::default() });
+    let fresh = lua_steps(&series.bars, Vec::new(), false);
+    // Spares that hold everything a step can hold, of another symbol and
+    // other times: the fresh run's busiest steps, reversed.
+    let mut busy: Vec<Box<StepRecord>> = fresh
+        .iter()
+        .filter(|s| !s.orders.is_empty() || !s.fills.is_empty() || !s.transitions.is_empty() || s.decision.is_some())
+        .rev()
+        .take(50)
+        .cloned()
+        .map(|mut s| {
+            s.symbol = "OTHER".into();
+            s.after.quarantine = Some("left over".into());
+            s.risk.push(RiskRecord::Refused { code: "RISK_TEST".into(), message: "left over".into() });
+            Box::new(s)
+        })
+        .collect();
+    assert_eq!(busy.len(), 50);
+    assert!(busy.iter().any(|s| !s.fills.is_empty()) && busy.iter().any(|s| s.after.ctx.is_some()));
+    busy.reverse();
+    let recycled = lua_steps(&series.bars, busy, true);
+    assert!(fresh.iter().filter(|s| !s.fills.is_empty()).count() > 20, "the strategy trades");
+    assert_eq!(fresh.len(), recycled.len());
+    for (i, (a, b)) in fresh.iter().zip(&recycled).enumerate() {
+        assert_eq!(a, b, "step {i}");
+    }
 }

@@ -34,7 +34,9 @@ fn report_progress(progress: &Progress, unreported: &mut u64, reached: Option<i6
 /// for the session log or not, as configured.
 pub(super) struct GroupSink {
     memory: Option<MemorySink>,
-    steps: Option<(StepDetail, Vec<StepRecord>)>,
+    steps: Option<(StepDetail, Vec<Box<StepRecord>>)>,
+    /// Steps the log is done with, for the runner to write its next ones over.
+    spares: Vec<Box<StepRecord>>,
 }
 
 impl EventSink for GroupSink {
@@ -52,10 +54,14 @@ impl EventSink for GroupSink {
         self.steps.as_ref().map(|(detail, _)| *detail)
     }
 
-    fn record_step(&mut self, step: StepRecord) {
+    fn record_step(&mut self, step: Box<StepRecord>) {
         if let Some((_, steps)) = &mut self.steps {
             steps.push(step);
         }
+    }
+
+    fn spare_step(&mut self) -> Option<Box<StepRecord>> {
+        self.spares.pop()
     }
 }
 
@@ -121,6 +127,7 @@ impl Group {
             let sink = GroupSink {
                 memory: config.recording.events.then(MemorySink::default),
                 steps: log.as_ref().map(|l| (StepDetail { indicator_values: l.indicator_values() }, Vec::new())),
+                spares: Vec::new(),
             };
             let mut runner =
                 SymbolRunner::with_sink(&spec.symbol, spec.strategy, spec.config, config.execution.clone(), sink);
@@ -220,7 +227,7 @@ impl Group {
         for (index, _) in batch {
             let sink = self.members[*index].runner.sink_mut();
             if let Some((_, steps)) = &mut sink.steps {
-                log.append(steps).await?;
+                log.append(steps, &mut sink.spares).await?;
             }
         }
         if now {

@@ -61,7 +61,15 @@ pub trait EventSink: Send {
     }
 
     /// One whole step (only called when [`EventSink::steps`] says so).
-    fn record_step(&mut self, _step: StepRecord) {}
+    /// Boxed: a step is about 500 bytes, and passes through several
+    /// queues on its way to the log and back as a spare.
+    fn record_step(&mut self, _step: Box<StepRecord>) {}
+
+    /// A step the sink is done with, for the runner to write the next one
+    /// over (its vectors keep their memory); `None` when it has none.
+    fn spare_step(&mut self) -> Option<Box<StepRecord>> {
+        None
+    }
 }
 
 /// How much of a step a sink wants.

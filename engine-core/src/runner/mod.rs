@@ -482,65 +482,86 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         }
     }
 
-    /// The whole step just taken, for the event log.
-    fn step_record(&mut self, bar: &Bar, before: SymbolState, account: &Account, detail: StepDetail) -> StepRecord {
+    /// The whole step just taken, for the event log: written over a step
+    /// the sink is done with when it has one, so that recording a step
+    /// allocates and frees nothing in the common case, and the `Arc`s it
+    /// shares (symbol, indicator names, working orders) are not counted up
+    /// and down again when they are the ones it already holds.
+    fn step_record(
+        &mut self,
+        bar: &Bar,
+        before: SymbolState,
+        account: &Account,
+        detail: StepDetail,
+    ) -> Box<StepRecord> {
+        let mut step = self.sink.spare_step().unwrap_or_else(|| Box::new(StepRecord::blank(self.symbol_id.clone())));
+        // Every field is named, none left out: a spare holds another
+        // step's values (see `Codec::encode_step`), all to be replaced.
+        let StepRecord { symbol, time, bar: recorded, before: was, transitions, decision, risk, orders, fills, after } =
+            &mut *step;
+        let SymbolSnapshot {
+            state,
+            position,
+            average_price,
+            unrealized_pnl,
+            working,
+            quarantine,
+            account: figures,
+            ctx,
+            indicators: IndicatorValues { names, values },
+        } = after;
         let capture = &mut self.capture;
         let ledger = account.ledger();
         let mine = |symbol: &str| symbol == self.symbol;
-        let orders = ledger.orders[capture.ledger_orders.min(ledger.orders.len())..]
-            .iter()
-            .filter(|o| mine(&o.symbol))
-            .cloned()
-            .collect();
-        let fills = ledger.fills[capture.ledger_fills.min(ledger.fills.len())..]
-            .iter()
-            .filter(|f| mine(&f.symbol))
-            .cloned()
-            .collect();
+        orders.clear();
+        orders.extend(
+            ledger.orders[capture.ledger_orders.min(ledger.orders.len())..].iter().filter(|o| mine(&o.symbol)).cloned(),
+        );
+        fills.clear();
+        fills.extend(
+            ledger.fills[capture.ledger_fills.min(ledger.fills.len())..].iter().filter(|f| mine(&f.symbol)).cloned(),
+        );
         capture.ledger_orders = ledger.orders.len();
         capture.ledger_fills = ledger.fills.len();
         if !self.broker.working_orders().eq(capture.working.iter()) {
             capture.working = self.broker.working_orders().cloned().collect();
         }
         let holding = account.holding(&self.symbol).filter(|h| h.quantity != 0.0);
-        let after = SymbolSnapshot {
-            state: self.machine.state(),
-            position: holding.map_or(0.0, |h| h.quantity),
-            average_price: holding.map(|h| h.average_price),
-            unrealized_pnl: holding.map_or(0.0, |h| h.unrealized_pnl()),
-            working: capture.working.clone(),
-            quarantine: self.quarantine.clone(),
-            account: AccountFigures {
-                cash: account.cash(),
-                equity: account.equity(),
-                realized_pnl: account.realized_pnl(),
-                unrealized_pnl: account.unrealized_pnl(),
-                fees: account.fees(),
-            },
-            ctx: self.strategy.context(),
-            indicators: IndicatorValues {
-                names: self.indicators.names().clone(),
-                values: if detail.indicator_values { self.indicators.current_values() } else { Vec::new() },
-            },
-        };
-        let decision = capture.decision.take().map(|(time, callback, outcome)| Decision {
+        share(symbol, &self.symbol_id);
+        *time = bar.open_time;
+        *recorded = RecordedBar::of(bar);
+        *was = before;
+        // `append` moves the entries and leaves both vectors their memory.
+        transitions.clear();
+        transitions.append(&mut capture.transitions);
+        *decision = capture.decision.take().map(|(time, callback, outcome)| Decision {
             time,
             callback,
             version: self.strategy.version().clone(),
             outcome,
         });
-        StepRecord {
-            symbol: self.symbol_id.clone(),
-            time: bar.open_time,
-            bar: RecordedBar::of(bar),
-            before,
-            transitions: std::mem::take(&mut capture.transitions),
-            decision,
-            risk: std::mem::take(&mut capture.risk),
-            orders,
-            fills,
-            after,
+        risk.clear();
+        risk.append(&mut capture.risk);
+        *state = self.machine.state();
+        *position = holding.map_or(0.0, |h| h.quantity);
+        *average_price = holding.map(|h| h.average_price);
+        *unrealized_pnl = holding.map_or(0.0, |h| h.unrealized_pnl());
+        share(working, &capture.working);
+        quarantine.clone_from(&self.quarantine);
+        *figures = AccountFigures {
+            cash: account.cash(),
+            equity: account.equity(),
+            realized_pnl: account.realized_pnl(),
+            unrealized_pnl: account.unrealized_pnl(),
+            fees: account.fees(),
+        };
+        *ctx = self.strategy.context();
+        share(names, self.indicators.names());
+        values.clear();
+        if detail.indicator_values {
+            self.indicators.current_values_into(values);
         }
+        step
     }
 
     /// Closes the position and cancels working entries (kill switch,
@@ -822,4 +843,12 @@ enum Choice {
     Setup(Option<crate::strategy::Setup>),
     Commit(Option<Commitment>),
     Manage(Option<Management>),
+}
+
+/// Points `slot` at `from`'s value, touching neither count when it already
+/// does (a recycled step mostly holds the `Arc`s its runner shares).
+fn share<T: ?Sized>(slot: &mut std::sync::Arc<T>, from: &std::sync::Arc<T>) {
+    if !std::sync::Arc::ptr_eq(slot, from) {
+        *slot = from.clone();
+    }
 }

@@ -66,7 +66,7 @@ impl CtxValue {
     pub fn from_lua_table(lua: &Lua, table: &Table, path: &str) -> Result<CtxValue, CtxError> {
         let copy = lua.exec_raw_lua(|raw| unsafe {
             let state = raw.state();
-            if ffi::lua_checkstack(state, 1) == 0 || raw.push(table).is_err() {
+            if ffi::lua_checkstack(state, WALK_SLOTS) == 0 || raw.push(table).is_err() {
                 return None;
             }
             let at = ffi::lua_gettop(state);
@@ -190,7 +190,7 @@ pub fn still_holds(lua: &Lua, table: &Table, copy: &CtxValue) -> bool {
     let CtxValue::Table(entries) = copy else { return false };
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
-        if ffi::lua_checkstack(state, 1) == 0 || raw.push(table).is_err() {
+        if ffi::lua_checkstack(state, WALK_SLOTS) == 0 || raw.push(table).is_err() {
             return false;
         }
         let at = ffi::lua_gettop(state);
@@ -224,18 +224,24 @@ unsafe fn string_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
     std::slice::from_raw_parts(ptr as *const u8, len)
 }
 
+/// Stack slots a walk needs beside the table walked: a key and a value per
+/// level of nesting, and one for a metatable looked at. Reserved once by
+/// the walk's caller: checking at every table was a tenth of the cost of
+/// comparing a small `ctx`.
+const WALK_SLOTS: c_int = 3 * MAX_DEPTH as c_int + 1;
+
 /// Walks the table at absolute stack `index`: `visit` gets each key and the
 /// stack index of its value, and stops the walk by answering `false`.
 /// `false` when it was stopped or the table is in doubt (nested too deep, a
-/// metatable, a key neither an integer nor a string, a stack that cannot
-/// grow). Leaves the stack as it found it.
+/// metatable, a key neither an integer nor a string). The caller reserved
+/// [`WALK_SLOTS`] on the stack. Leaves the stack as it found it.
 unsafe fn walk_table(
     state: *mut ffi::lua_State,
     index: c_int,
     depth: usize,
     mut visit: impl FnMut(RawKey<'_>, c_int) -> bool,
 ) -> bool {
-    if depth >= MAX_DEPTH || ffi::lua_checkstack(state, 3) == 0 {
+    if depth >= MAX_DEPTH {
         return false;
     }
     if ffi::lua_getmetatable(state, index) != 0 {

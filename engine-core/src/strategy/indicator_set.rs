@@ -44,6 +44,17 @@ impl Tracked {
         let v = self.history[output][(self.written - 1 - back) % capacity];
         (!v.is_nan()).then_some(v)
     }
+
+    /// Every output's current value, into `values`.
+    fn current_into(&self, values: &mut Vec<Option<f64>>) {
+        match self.written.checked_sub(1) {
+            Some(newest) => {
+                let slot = newest % self.history[0].len();
+                values.extend(self.history.iter().map(|ring| Some(ring[slot]).filter(|v| !v.is_nan())));
+            }
+            None => values.extend(self.history.iter().map(|_| None)),
+        }
+    }
 }
 
 /// One symbol's indicators.
@@ -93,20 +104,18 @@ impl IndicatorSet {
         self.tracked.is_empty()
     }
 
-    /// The names of every output, in [`IndicatorSet::current_values`] order.
+    /// The names of every output, in [`IndicatorSet::current_values_into`] order.
     pub fn names(&self) -> &std::sync::Arc<[String]> {
         &self.names
     }
 
-    /// The current value of every output (`None` while warming up).
-    pub fn current_values(&self) -> Vec<Option<f64>> {
-        // Sized up front (a name per output): `flat_map` cannot tell
-        // `collect` the length, and this runs at every recorded step.
-        let mut values = Vec::with_capacity(self.names.len());
+    /// Appends the current value of every output (`None` while warming
+    /// up) to `values`, in [`IndicatorSet::names`] order.
+    pub fn current_values_into(&self, values: &mut Vec<Option<f64>>) {
+        values.reserve(self.names.len());
         for t in &self.tracked {
-            values.extend((0..t.history.len()).map(|o| t.value(o, 0)));
+            t.current_into(values);
         }
-        values
     }
 
     /// Feeds the newest bar to every indicator created so far (call once
@@ -206,6 +215,38 @@ mod tests {
 
     fn bar(i: i64, close: f64) -> Bar {
         Bar::new("T".into(), i * 60_000, close, close, close, close, 1.0)
+    }
+
+    #[test]
+    fn current_values_are_each_outputs_value_now() {
+        // A short history, so that the rings wrap; MACD has three outputs,
+        // Bollinger's start as nothing (NaN) before their first value.
+        let mut set = IndicatorSet::new(4);
+        let mut window = MarketDataWindow::new(500);
+        let mut values = vec![Some(-1.0)];
+        for i in 0..60 {
+            let b = bar(i, 100.0 + (i as f64 * 0.3).sin() * 5.0);
+            window.push(b.clone());
+            set.update(&b);
+            if i == 0 {
+                set.value("macd", &[12.0, 26.0, 9.0], 0, 0, &window).unwrap();
+                set.value("ema", &[5.0], 0, 0, &window).unwrap();
+                set.value("bollinger", &[20.0, 2.0], 0, 0, &window).unwrap();
+            }
+            values.truncate(1);
+            set.current_values_into(&mut values);
+            let mut expected = vec![Some(-1.0)];
+            for (name, params, outputs) in
+                [("macd", &[12.0, 26.0, 9.0][..], 3), ("ema", &[5.0], 1), ("bollinger", &[20.0, 2.0], 3)]
+            {
+                for o in 0..outputs {
+                    expected.push(set.value(name, params, o, 0, &window).unwrap());
+                }
+            }
+            assert_eq!(values, expected, "bar {i}");
+            assert_eq!(values.len(), 1 + set.names().len());
+        }
+        assert!(values.iter().all(Option::is_some), "all warmed up by the end");
     }
 
     #[test]

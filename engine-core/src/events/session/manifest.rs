@@ -75,9 +75,10 @@ pub struct Manifest {
     /// Market time of the first and last records.
     pub first_time: Option<i64>,
     pub last_time: Option<i64>,
-    /// SHA-256 over every record's sequence number, time and payload: equal
-    /// for two runs that recorded the same events.
-    pub events_sha256: Option<String>,
+    /// BLAKE3 over every record's sequence number, time and payload: equal
+    /// for two runs that recorded the same events. (Sessions recorded
+    /// before 2026-11-23 have an `events_sha256` instead, which is ignored.)
+    pub events_blake3: Option<String>,
 }
 
 fn first_record_format() -> u32 {
@@ -110,7 +111,7 @@ impl Manifest {
             last_seq: 0,
             first_time: None,
             last_time: None,
-            events_sha256: None,
+            events_blake3: None,
         }
     }
 

@@ -19,11 +19,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{session_dir, Manifest, SessionError, SessionStatus, EVENTS_FILE};
-use crate::content_hash::hex;
+use crate::content_hash::StreamHash;
 use crate::events::codec::{Codec, Storage};
 use crate::events::log::{Compression, Durability, LogWriter, WriterOptions};
 use crate::events::session::IndicatorRecording;
@@ -66,7 +65,7 @@ pub struct RecordingFailed(pub String);
 enum Message {
     /// Steps to append; with a reply channel when the group waits for them
     /// to be written before it takes its next step (live and paced runs).
-    Steps(Vec<StepRecord>, Option<oneshot::Sender<()>>),
+    Steps(Vec<Box<StepRecord>>, Option<oneshot::Sender<()>>),
     Done,
 }
 
@@ -74,10 +73,13 @@ enum Message {
 pub struct StepSender {
     sender: mpsc::Sender<(usize, Message)>,
     group: usize,
-    batch: Vec<StepRecord>,
-    /// Batches the writer is done with, back to be dropped and reused
-    /// here: the steps' memory is freed on the thread that allocates it.
-    spent: std::sync::mpsc::Receiver<Vec<StepRecord>>,
+    batch: Vec<Box<StepRecord>>,
+    /// Batches the writer is done with, back to be reused here: their
+    /// steps become spares and their vectors the next batches, so the
+    /// steps' memory stays with the thread that allocated it.
+    spent: std::sync::mpsc::Receiver<Vec<Box<StepRecord>>>,
+    /// Spent steps, for the runners to write their next steps over.
+    spares: Vec<Box<StepRecord>>,
     batch_steps: usize,
     indicator_values: bool,
     failure: Arc<Mutex<Option<String>>>,
@@ -90,11 +92,18 @@ impl StepSender {
     }
 
     /// Moves a runner's `steps` into the batch (leaving `steps` empty, with
-    /// its memory); hands the batch over when it is full. Waits while the
+    /// its memory), and as many spent steps, when there are, into its
+    /// `spares`; hands the batch over when it is full. Waits while the
     /// writer's queue is full. One bulk move per runner and time: a step is
     /// about 500 bytes, and moving them one by one through an `async` call
     /// was a tenth of what recording cost the engine's thread.
-    pub async fn append(&mut self, steps: &mut Vec<StepRecord>) -> Result<(), RecordingFailed> {
+    pub async fn append(
+        &mut self,
+        steps: &mut Vec<Box<StepRecord>>,
+        spares: &mut Vec<Box<StepRecord>>,
+    ) -> Result<(), RecordingFailed> {
+        let lent = steps.len().min(self.spares.len());
+        spares.extend(self.spares.drain(self.spares.len() - lent..));
         self.batch.append(steps);
         if self.batch.len() >= self.batch_steps {
             self.flush().await?;
@@ -136,15 +145,18 @@ impl StepSender {
         self.send(Message::Done).await
     }
 
-    /// An empty batch: a spent one emptied, or a new one.
-    fn reused(&mut self) -> Vec<StepRecord> {
-        match self.spent.try_recv() {
-            Ok(mut batch) => {
-                batch.clear();
-                batch
-            }
-            Err(_) => Vec::with_capacity(self.batch_steps),
+    /// An empty batch: a spent one, or a new one. The spent batches' steps
+    /// become spares, up to two batches' worth (beyond, as after a runner
+    /// stopped, they are dropped).
+    fn reused(&mut self) -> Vec<Box<StepRecord>> {
+        let mut empty = None;
+        while let Ok(mut batch) = self.spent.try_recv() {
+            let keep = (2 * self.batch_steps).saturating_sub(self.spares.len()).min(batch.len());
+            self.spares.extend(batch.drain(..keep));
+            batch.clear();
+            empty.get_or_insert(batch);
         }
+        empty.unwrap_or_else(|| Vec::with_capacity(self.batch_steps))
     }
 
     async fn send(&mut self, message: Message) -> Result<(), RecordingFailed> {
@@ -162,7 +174,8 @@ struct Written {
     last_seq: u64,
     first_time: Option<i64>,
     last_time: Option<i64>,
-    sha256: String,
+    /// BLAKE3 of every record's sequence number, time and payload.
+    content_hash: String,
     error: Option<String>,
 }
 
@@ -325,6 +338,7 @@ impl SessionRecorder {
                 group,
                 batch: Vec::with_capacity(batch_steps),
                 spent,
+                spares: Vec::new(),
                 batch_steps,
                 indicator_values,
                 failure: self.failure.clone(),
@@ -341,7 +355,7 @@ impl SessionRecorder {
             last_seq: 0,
             first_time: None,
             last_time: None,
-            sha256: hex(&Sha256::digest(b"")),
+            content_hash: StreamHash::default().finish_hex(),
             error,
         };
         let written = match (self.thread.take(), self.writer.take()) {
@@ -359,7 +373,7 @@ impl SessionRecorder {
         m.first_time = written.first_time;
         m.last_time = written.last_time;
         match written.error {
-            None => m.events_sha256 = Some(written.sha256),
+            None => m.events_blake3 = Some(written.content_hash),
             Some(e) => {
                 m.status = SessionStatus::Failed;
                 if m.error.is_none() {
@@ -384,7 +398,7 @@ enum Inputs {
 struct WriterThread {
     writer: LogWriter,
     /// Where each group's spent batches go back.
-    returns: Vec<std::sync::mpsc::SyncSender<Vec<StepRecord>>>,
+    returns: Vec<std::sync::mpsc::SyncSender<Vec<Box<StepRecord>>>>,
     batch_steps: usize,
     codec: Codec,
     snapshot_every: u64,
@@ -400,7 +414,7 @@ struct Appender {
     snapshot_every: u64,
     seq: u64,
     buffer: Vec<u8>,
-    hasher: Sha256,
+    hasher: StreamHash,
     first_time: Option<i64>,
     last_time: Option<i64>,
     failure: Arc<Mutex<Option<String>>>,
@@ -441,8 +455,8 @@ impl Appender {
             *self.failure.lock() = Some(e.to_string());
             return Err(e.to_string());
         }
-        self.hasher.update(self.seq.to_le_bytes());
-        self.hasher.update(time.to_le_bytes());
+        self.hasher.update(&self.seq.to_le_bytes());
+        self.hasher.update(&time.to_le_bytes());
         self.hasher.update(&self.buffer);
         self.first_time.get_or_insert(time);
         self.last_time = Some(time);
@@ -460,7 +474,7 @@ impl WriterThread {
             snapshot_every: self.snapshot_every,
             seq: 0,
             buffer: Vec::with_capacity(1024),
-            hasher: Sha256::new(),
+            hasher: StreamHash::default(),
             first_time: None,
             last_time: None,
             failure: failure.clone(),
@@ -481,13 +495,13 @@ impl WriterThread {
             tracing::error!("event log failed: {e}; trading halts");
             *failure.lock() = Some(e.clone());
         }
-        Written { records: seq, last_seq: seq, first_time, last_time, sha256: hex(&hasher.finalize()), error }
+        Written { records: seq, last_seq: seq, first_time, last_time, content_hash: hasher.finish_hex(), error }
     }
 }
 
 /// Gives a spent batch back to its group; dropped here if the group is
 /// gone or already has enough spent batches waiting.
-fn give_back(returns: &[std::sync::mpsc::SyncSender<Vec<StepRecord>>], group: usize, batch: Vec<StepRecord>) {
+fn give_back(returns: &[std::sync::mpsc::SyncSender<Vec<Box<StepRecord>>>], group: usize, batch: Vec<Box<StepRecord>>) {
     if let Some(back) = returns.get(group) {
         let _ = back.try_send(batch);
     }
@@ -497,7 +511,7 @@ fn arrival(
     appender: &mut Appender,
     mut receiver: mpsc::Receiver<(usize, Message)>,
     groups: usize,
-    returns: &[std::sync::mpsc::SyncSender<Vec<StepRecord>>],
+    returns: &[std::sync::mpsc::SyncSender<Vec<Box<StepRecord>>>],
 ) -> Result<(), String> {
     let mut done = 0;
     while done < groups {
@@ -525,15 +539,15 @@ fn arrival(
 fn merged(
     appender: &mut Appender,
     mut receivers: Vec<mpsc::Receiver<(usize, Message)>>,
-    returns: &[std::sync::mpsc::SyncSender<Vec<StepRecord>>],
+    returns: &[std::sync::mpsc::SyncSender<Vec<Box<StepRecord>>>],
     batch_steps: usize,
 ) -> Result<(), String> {
     let groups = receivers.len();
-    let mut queues: Vec<VecDeque<StepRecord>> = (0..groups).map(|_| VecDeque::new()).collect();
-    let mut spent: Vec<Vec<StepRecord>> = (0..groups).map(|_| Vec::with_capacity(batch_steps)).collect();
+    let mut queues: Vec<VecDeque<Box<StepRecord>>> = (0..groups).map(|_| VecDeque::new()).collect();
+    let mut spent: Vec<Vec<Box<StepRecord>>> = (0..groups).map(|_| Vec::with_capacity(batch_steps)).collect();
     // The batches' emptied vectors, to hold the next spent steps: one
     // batch goes back per batch received.
-    let mut empties: Vec<Vec<Vec<StepRecord>>> = (0..groups).map(|_| Vec::new()).collect();
+    let mut empties: Vec<Vec<Vec<Box<StepRecord>>>> = (0..groups).map(|_| Vec::new()).collect();
     let mut done = vec![false; groups];
     loop {
         for g in 0..groups {
