@@ -146,12 +146,13 @@ impl StepSender {
     }
 
     /// An empty batch: a spent one, or a new one. The spent batches' steps
-    /// become spares, up to two batches' worth (beyond, as after a runner
-    /// stopped, they are dropped).
+    /// become spares, up to a batch's worth: what the runners write over
+    /// until the next hand-over (beyond, they are dropped, so that a
+    /// thousand groups do not each keep a queue's worth).
     fn reused(&mut self) -> Vec<Box<StepRecord>> {
         let mut empty = None;
         while let Ok(mut batch) = self.spent.try_recv() {
-            let keep = (2 * self.batch_steps).saturating_sub(self.spares.len()).min(batch.len());
+            let keep = self.batch_steps.saturating_sub(self.spares.len()).min(batch.len());
             self.spares.extend(batch.drain(..keep));
             batch.clear();
             empty.get_or_insert(batch);
