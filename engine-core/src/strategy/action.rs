@@ -8,7 +8,7 @@ use std::fmt;
 use mlua::{ffi, Lua, Table, Value};
 use serde::{Deserialize, Serialize};
 
-use super::ctx::CtxValue;
+use super::ctx::{on_stack, string_at, CtxValue};
 use crate::execution::records::TimeInForce;
 
 /// Direction of a position.
@@ -215,20 +215,13 @@ impl Fields<'_> {
     /// `pairs` makes a registry reference per key and value, half of what
     /// checking an action cost.
     fn only(&self, allowed: &[&str]) -> Result<(), ActionError> {
-        let stray = self.keys.lua.exec_raw_lua(|raw| unsafe {
-            let state = raw.state();
-            if ffi::lua_checkstack(state, 3) == 0 || raw.push(self.table).is_err() {
-                return Some(Stray::Unreadable);
-            }
-            let at = ffi::lua_gettop(state);
+        let stray = on_stack(&self.keys.lua, self.table, 2, |state, at| unsafe {
             let mut stray = None;
             ffi::lua_pushnil(state);
             while stray.is_none() && ffi::lua_next(state, at) != 0 {
                 stray = match ffi::lua_type(state, -2) {
                     ffi::LUA_TSTRING => {
-                        let mut len = 0;
-                        let ptr = ffi::lua_tolstring(state, -2, &mut len);
-                        let name = std::slice::from_raw_parts(ptr as *const u8, len);
+                        let name = string_at(state, -2);
                         let known = allowed.iter().any(|a| a.as_bytes() == name);
                         (!known).then(|| Stray::Name(String::from_utf8_lossy(name).into_owned()))
                     }
@@ -238,9 +231,9 @@ impl Fields<'_> {
                 };
                 ffi::lua_pop(state, 1);
             }
-            ffi::lua_settop(state, at - 1);
             stray
-        });
+        })
+        .unwrap_or(Some(Stray::Unreadable));
         match stray {
             None => Ok(()),
             Some(Stray::Name(name)) => {

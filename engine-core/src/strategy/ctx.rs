@@ -64,16 +64,7 @@ impl CtxValue {
     /// cannot grow) is left to `from_lua`, which copies it or says what is
     /// wrong and where.
     pub fn from_lua_table(lua: &Lua, table: &Table, path: &str) -> Result<CtxValue, CtxError> {
-        let copy = lua.exec_raw_lua(|raw| unsafe {
-            let state = raw.state();
-            if ffi::lua_checkstack(state, WALK_SLOTS) == 0 || raw.push(table).is_err() {
-                return None;
-            }
-            let at = ffi::lua_gettop(state);
-            let copy = copy_table(state, at, 0);
-            ffi::lua_settop(state, at - 1);
-            copy
-        });
+        let copy = on_stack(lua, table, WALK_SLOTS, |state, at| unsafe { copy_table(state, at, 0) }).flatten();
         match copy {
             Some(entries) => Ok(CtxValue::Table(entries)),
             None => CtxValue::from_lua(&Value::Table(table.clone()), path),
@@ -188,15 +179,28 @@ fn is_sequence(entries: &[(CtxKey, CtxValue)]) -> bool {
 /// table afresh, with its full checks and error paths.
 pub fn still_holds(lua: &Lua, table: &Table, copy: &CtxValue) -> bool {
     let CtxValue::Table(entries) = copy else { return false };
+    on_stack(lua, table, WALK_SLOTS, |state, at| unsafe { table_matches(state, at, entries, 0) }).unwrap_or(false)
+}
+
+/// Runs `walk` on `table` pushed onto the Lua stack (its absolute index)
+/// with `slots` more reserved above it, and leaves the stack as it found
+/// it; `None` when the stack cannot grow. The one way into the raw walks
+/// of plain-data tables (`ctx`, an action's fields).
+pub(super) fn on_stack<R>(
+    lua: &Lua,
+    table: &Table,
+    slots: c_int,
+    walk: impl FnOnce(*mut ffi::lua_State, c_int) -> R,
+) -> Option<R> {
     lua.exec_raw_lua(|raw| unsafe {
         let state = raw.state();
-        if ffi::lua_checkstack(state, WALK_SLOTS) == 0 || raw.push(table).is_err() {
-            return false;
+        if ffi::lua_checkstack(state, slots + 1) == 0 || raw.push(table).is_err() {
+            return None;
         }
         let at = ffi::lua_gettop(state);
-        let same = table_matches(state, at, entries, 0);
+        let result = walk(state, at);
         ffi::lua_settop(state, at - 1);
-        same
+        Some(result)
     })
 }
 
@@ -218,7 +222,7 @@ fn compare_key(copied: &CtxKey, key: &RawKey<'_>) -> Ordering {
 
 /// The bytes of the string at `index` (which must be a string, so that
 /// `lua_tolstring` does not convert a number in place).
-unsafe fn string_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
+pub(super) unsafe fn string_at<'a>(state: *mut ffi::lua_State, index: c_int) -> &'a [u8] {
     let mut len = 0;
     let ptr = ffi::lua_tolstring(state, index, &mut len);
     std::slice::from_raw_parts(ptr as *const u8, len)
