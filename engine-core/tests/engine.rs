@@ -106,7 +106,7 @@ async fn a_shared_account_merges_symbols_by_time_deterministically() {
     let ledger = &first.accounts[0].ledger;
     // One equity point per time step (the three symbols share their times).
     assert_eq!(ledger.equity.len(), 4_000);
-    let symbols: std::collections::BTreeSet<_> = ledger.fills.iter().map(|f| f.symbol.as_str()).collect();
+    let symbols: std::collections::BTreeSet<_> = ledger.fills.iter().map(|f| &*f.symbol).collect();
     assert_eq!(symbols.len(), 3, "every symbol traded on the one account");
     // Fills are in time order across symbols.
     assert!(ledger.fills.windows(2).all(|w| w[0].time <= w[1].time));

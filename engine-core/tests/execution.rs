@@ -217,7 +217,7 @@ fn rejections_say_why() {
         assert!(err.reason.contains(expected), "expected {expected:?} in {:?}", err.reason);
         let order = &d.account.ledger().orders[0];
         assert_eq!(order.status, OrderStatus::Rejected);
-        assert_eq!(order.reason, err.reason);
+        assert_eq!(*order.reason, *err.reason);
         assert!(!d.broker.entry_working());
     }
 }

@@ -403,7 +403,11 @@ fn pathological_pattern_times_out_without_stalling_other_states() {
     let other = {
         let (stop, calls) = (stop.clone(), calls.clone());
         std::thread::spawn(move || {
-            let sb = Sandbox::new("other.lua", SandboxLimits::default()).unwrap();
+            // Its own wall-clock limit is not what is tested: a generous one
+            // keeps a loaded machine (the test suite's other threads) from
+            // timing out its short calls.
+            let limits = SandboxLimits { wall_clock: Duration::from_secs(30), ..SandboxLimits::default() };
+            let sb = Sandbox::new("other.lua", limits).unwrap();
             sb.load("function step(n) local x = 0 for i = 1, n do x = x + i end return x end").unwrap();
             let step = sb.global_function("step").unwrap();
             while !stop.load(Ordering::Relaxed) {

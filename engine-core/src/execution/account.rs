@@ -428,7 +428,7 @@ mod tests {
             a.mark(s, 10.0 + i as f64);
             if i % 3 == 0 {
                 let mut f = fill(OrderSide::Buy, 1.0 + i as f64, 10.0 + i as f64, 0.0, OrderPurpose::Entry);
-                f.symbol = s.clone();
+                f.symbol = s.as_str().into();
                 a.apply_fill(&f);
             }
         }

@@ -14,7 +14,7 @@ use crate::execution::fill_model::{fee, fill_price, is_marketable};
 use crate::execution::records::{
     FillRecord, OrderId, OrderKind, OrderPurpose, OrderRecord, OrderSide, OrderStatus, TimeInForce,
 };
-use crate::market_data::Bar;
+use crate::market_data::{Bar, Symbol};
 use crate::state_machine::Exposure;
 use crate::strategy::{PositionView, Side};
 
@@ -80,7 +80,7 @@ impl Working {
 /// One symbol's orders.
 #[derive(Debug, Clone)]
 pub struct SymbolBroker {
-    symbol: String,
+    symbol: Symbol,
     config: ExecutionConfig,
     /// Entries, strategy exits and flattening orders, in the order sent.
     working: Vec<Working>,
@@ -94,7 +94,7 @@ pub struct SymbolBroker {
 impl SymbolBroker {
     pub fn new(symbol: &str, config: ExecutionConfig) -> SymbolBroker {
         SymbolBroker {
-            symbol: symbol.to_string(),
+            symbol: symbol.into(),
             config,
             working: Vec::new(),
             stop: None,
@@ -169,14 +169,14 @@ impl SymbolBroker {
             average_price: None,
             fees: 0.0,
             status: OrderStatus::Working,
-            reason: String::new(),
+            reason: "".into(),
         }
     }
 
     /// Records `record` as rejected and returns the rejection.
     fn reject(&self, account: &mut Account, mut record: OrderRecord, reason: String) -> Rejection {
         record.status = OrderStatus::Rejected;
-        record.reason = reason.clone();
+        record.reason = reason.as_str().into();
         let order_id = record.id;
         account.record_order(record);
         Rejection { order_id, reason }
@@ -195,7 +195,7 @@ impl SymbolBroker {
         record.quantity = request.quantity;
         record.time_in_force = request.time_in_force;
         record.post_only = request.post_only;
-        record.reason = request.reason.clone();
+        record.reason = request.reason.as_str().into();
         if self.entry_working() {
             return Err(self.reject(account, record, "an entry order is already working".into()));
         }
@@ -262,7 +262,7 @@ impl SymbolBroker {
         }
         let mut record = self.new_order(account, bar.open_time, side, OrderKind::Market, purpose);
         record.quantity = quantity;
-        record.reason = reason.to_string();
+        record.reason = reason.into();
         if held == 0.0 {
             return Err(self.reject(account, record, "no position is open".into()));
         }
@@ -295,7 +295,7 @@ impl SymbolBroker {
             if w.record.purpose == OrderPurpose::Exit {
                 w.record.status = OrderStatus::Cancelled;
                 w.record.updated = time;
-                w.record.reason = format!("replaced by flatten: {reason}");
+                w.record.reason = format!("replaced by flatten: {reason}").into();
                 account.record_order(w.record.clone());
                 false
             } else {
@@ -384,7 +384,7 @@ impl SymbolBroker {
             }
             w.record.status = status;
             w.record.updated = time;
-            w.record.reason = reason.to_string();
+            w.record.reason = reason.into();
             account.record_order(w.record.clone());
             false
         });
@@ -479,11 +479,11 @@ impl SymbolBroker {
             if let Err(reason) = self.check_funds(account, quantity, fill.price) {
                 w.record.status = OrderStatus::Rejected;
                 w.record.updated = bar.open_time;
-                w.record.reason = format!("at the fill price: {reason}");
+                w.record.reason = format!("at the fill price: {reason}").into();
                 events.push(ExecutionEvent::Rejected {
                     order_id: w.record.id,
                     purpose,
-                    reason: w.record.reason.clone(),
+                    reason: w.record.reason.to_string(),
                 });
                 return true;
             }
@@ -518,7 +518,7 @@ impl SymbolBroker {
             order_id: w.record.id,
             purpose: w.record.purpose,
             filled: w.record.filled_quantity,
-            reason: w.record.reason.clone(),
+            reason: w.record.reason.to_string(),
         });
         true
     }
@@ -631,7 +631,7 @@ impl SymbolBroker {
                 if let Some(mut w) = slot.take() {
                     if !w.record.status.is_final() && w.record.filled_quantity == 0.0 {
                         w.record.status = OrderStatus::Cancelled;
-                        w.record.reason = format!("{}: position closed", w.record.reason);
+                        w.record.reason = format!("{}: position closed", w.record.reason).into();
                     } else if !w.record.status.is_final() {
                         w.record.status = OrderStatus::Filled;
                     }
@@ -646,7 +646,7 @@ impl SymbolBroker {
                 }
                 w.record.status = OrderStatus::Cancelled;
                 w.record.updated = time;
-                w.record.reason = format!("{}: position already closed", w.record.reason);
+                w.record.reason = format!("{}: position already closed", w.record.reason).into();
                 account.record_order(w.record.clone());
                 false
             });

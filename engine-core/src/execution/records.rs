@@ -2,8 +2,11 @@
 //! and the account over time. Execution writes them; risk reads the
 //! account snapshot, reports and the event log read the rest.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
+use crate::market_data::Symbol;
 use crate::strategy::Side;
 
 /// Identifies an order within one engine run (1, 2, 3, ... in submission
@@ -164,7 +167,7 @@ impl OrderStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub id: OrderId,
-    pub symbol: String,
+    pub symbol: Symbol,
     /// Market time it was submitted, epoch milliseconds.
     pub submitted: i64,
     /// Market time of its last change.
@@ -181,7 +184,10 @@ pub struct OrderRecord {
     pub fees: f64,
     pub status: OrderStatus,
     /// The strategy's reason, or why it was rejected, cancelled or expired.
-    pub reason: String,
+    /// Shared, like the symbol: the working orders are copied into the
+    /// event log's step whenever one changes, and a copy then counts two
+    /// handles up instead of allocating two strings.
+    pub reason: Arc<str>,
 }
 
 /// Whether a fill added liquidity (maker fee) or took it (taker fee).
@@ -196,7 +202,7 @@ pub enum Liquidity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FillRecord {
     pub order_id: OrderId,
-    pub symbol: String,
+    pub symbol: Symbol,
     /// Market time of the bar it filled on.
     pub time: i64,
     pub side: OrderSide,
