@@ -7,7 +7,6 @@
 //! strategy version of every symbol, so a delta always applies to exactly
 //! the state the encoder diffed against.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -15,14 +14,13 @@ use serde::{Deserialize, Serialize};
 
 mod read;
 mod shared;
+#[cfg(test)]
 mod stored;
+mod write;
 
 use read::Cursor;
 use shared::{assign, assign_state, changed, decode_ctx, decode_names, decode_working, shared};
-use stored::{
-    write, Blob, StateDelta, Stored, StoredDecision, StoredSnapshot, StoredState, StoredStep, StoredVersion, Text,
-    FULL_STATE, SNAPSHOT,
-};
+use write::Out;
 
 use super::step::{AccountFigures, StepRecord, SymbolSnapshot};
 use crate::market_data::Symbol;
@@ -106,19 +104,21 @@ pub struct Codec {
     recent: Option<Symbol>,
 }
 
+/// Variant indices of the record layout (`stored`'s enums): a record is a
+/// step or a snapshot, a step's state is whole or a delta.
+const STEP: u64 = 0;
+const SNAPSHOT: u64 = 1;
+const FULL_STATE: u64 = 0;
+const DELTA_STATE: u64 = 1;
+
 /// Re-encodes `value` into `slot` unless `unchanged` and already encoded.
 fn encode_into<T: Serialize + ?Sized>(slot: &mut Option<Vec<u8>>, unchanged: bool, value: &T) {
     if unchanged && slot.is_some() {
         return;
     }
-    let bytes = slot.take().unwrap_or_default();
-    *slot = Some(encode_extend(value, bytes));
-}
-
-fn encode_extend<T: Serialize + ?Sized>(value: &T, mut bytes: Vec<u8>) -> Vec<u8> {
+    let bytes = slot.get_or_insert_with(Vec::new);
     bytes.clear();
-    // Encoding into a Vec cannot fail: every type here is serialisable.
-    postcard::to_extend(value, bytes).expect("postcard encodes into a Vec")
+    Out::new(bytes).serde(value);
 }
 
 impl Codec {
@@ -165,54 +165,89 @@ impl Codec {
         encode_into(&mut encodings.working, same_working, &*after.working);
         encode_into(&mut encodings.ctx, same_ctx, &after.ctx);
         encode_into(&mut encodings.names, same_names, &*after.indicators.names);
-        fn blob(slot: &Option<Vec<u8>>) -> Blob<'_> {
-            Blob(slot.as_deref().expect("encoded above"))
+        fn blob(slot: &Option<Vec<u8>>) -> &[u8] {
+            slot.as_deref().expect("encoded above")
         }
-        let stored_after = match storage {
-            Storage::Delta if !first => StoredState::Delta(StateDelta {
-                state: (base.state != after.state).then_some(after.state),
-                position: (!same(base.position, after.position)).then_some(after.position),
-                average_price: (!same_option(base.average_price, after.average_price)).then_some(after.average_price),
-                unrealized_pnl: (!same(base.unrealized_pnl, after.unrealized_pnl)).then_some(after.unrealized_pnl),
-                working: (!same_working).then(|| blob(&encodings.working)),
-                quarantine: (base.quarantine != after.quarantine).then(|| after.quarantine.as_deref().map(Cow::from)),
-                account: (!same_figures(&base.account, &after.account)).then_some(after.account),
-                ctx: (!same_ctx).then(|| blob(&encodings.ctx)),
-                indicator_names: (!same_names).then(|| blob(&encodings.names)),
-                indicator_values: (!same_values(&base.indicators.values, &after.indicators.values))
-                    .then(|| &after.indicators.values[..]),
-            }),
-            _ => StoredState::Full(StoredSnapshot {
-                state: after.state,
-                position: after.position,
-                average_price: after.average_price,
-                unrealized_pnl: after.unrealized_pnl,
-                working: blob(&encodings.working),
-                quarantine: after.quarantine.as_deref().map(Cow::from),
-                account: after.account,
-                ctx: blob(&encodings.ctx),
-                indicator_names: blob(&encodings.names),
-                indicator_values: &after.indicators.values[..],
-            }),
-        };
-        let stored = Stored::Step(StoredStep {
-            symbol: Text(step.symbol.as_bytes()),
-            time: step.time,
-            bar: step.bar.clone(),
-            before: step.before,
-            transitions: Cow::from(&step.transitions[..]),
-            decision: step.decision.as_ref().map(|d| StoredDecision {
-                callback: d.callback,
-                version: (storage == Storage::Full || known.version.as_ref() != Some(&d.version))
-                    .then(|| StoredVersion::of(&d.version)),
-                outcome: Cow::Borrowed(&d.outcome),
-            }),
-            risk: Cow::from(&step.risk[..]),
-            orders: Cow::from(&step.orders[..]),
-            fills: Cow::from(&step.fills[..]),
-            after: stored_after,
-        });
-        write(&stored, out);
+        // The fields in `StoredStep`'s order.
+        out.clear();
+        let mut o = Out::new(out);
+        o.varint(STEP);
+        o.bytes(step.symbol.as_bytes());
+        o.i64(step.time);
+        o.bar(&step.bar);
+        o.state(step.before);
+        o.seq(&step.transitions);
+        o.some(step.decision.is_some());
+        if let Some(d) = &step.decision {
+            o.callback(d.callback);
+            // The version only when it changed (delta) or always (full).
+            let version = storage == Storage::Full || known.version.as_ref() != Some(&d.version);
+            o.some(version);
+            if version {
+                o.bytes(d.version.hash.as_bytes());
+                o.varint(d.version.generation);
+            }
+            o.outcome(&d.outcome);
+        }
+        o.seq(&step.risk);
+        o.seq(&step.orders);
+        o.seq(&step.fills);
+        match storage {
+            Storage::Delta if !first => {
+                o.varint(DELTA_STATE);
+                let state = base.state != after.state;
+                o.some(state);
+                if state {
+                    o.state(after.state);
+                }
+                let position = !same(base.position, after.position);
+                o.some(position);
+                if position {
+                    o.f64(after.position);
+                }
+                let average_price = !same_option(base.average_price, after.average_price);
+                o.some(average_price);
+                if average_price {
+                    o.option_f64(after.average_price);
+                }
+                let unrealized_pnl = !same(base.unrealized_pnl, after.unrealized_pnl);
+                o.some(unrealized_pnl);
+                if unrealized_pnl {
+                    o.f64(after.unrealized_pnl);
+                }
+                o.option_bytes((!same_working).then(|| blob(&encodings.working)));
+                let quarantine = base.quarantine != after.quarantine;
+                o.some(quarantine);
+                if quarantine {
+                    o.option_bytes(after.quarantine.as_deref().map(str::as_bytes));
+                }
+                let account = !same_figures(&base.account, &after.account);
+                o.some(account);
+                if account {
+                    o.account(&after.account);
+                }
+                o.option_bytes((!same_ctx).then(|| blob(&encodings.ctx)));
+                o.option_bytes((!same_names).then(|| blob(&encodings.names)));
+                let values = !same_values(&base.indicators.values, &after.indicators.values);
+                o.some(values);
+                if values {
+                    o.values(&after.indicators.values);
+                }
+            }
+            _ => {
+                o.varint(FULL_STATE);
+                o.state(after.state);
+                o.f64(after.position);
+                o.option_f64(after.average_price);
+                o.f64(after.unrealized_pnl);
+                o.bytes(blob(&encodings.working));
+                o.option_bytes(after.quarantine.as_deref().map(str::as_bytes));
+                o.account(&after.account);
+                o.bytes(blob(&encodings.ctx));
+                o.bytes(blob(&encodings.names));
+                o.values(&after.indicators.values);
+            }
+        }
         if let Some(d) = &step.decision {
             if known.version.as_ref() != Some(&d.version) {
                 known.version = Some(d.version.clone());
@@ -223,7 +258,10 @@ impl Codec {
 
     /// Encodes a snapshot of every symbol's state so far into `out`.
     pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
-        write(&Stored::Snapshot(self.entries()), out);
+        out.clear();
+        let mut o = Out::new(out);
+        o.varint(SNAPSHOT);
+        o.serde(&self.entries());
     }
 
     /// Every symbol's state so far, sorted by symbol.
@@ -447,6 +485,11 @@ fn same_values(a: &[Option<f64>], b: &[Option<f64>]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use super::stored::{
+        write, Blob, StateDelta, Stored, StoredDecision, StoredSnapshot, StoredState, StoredStep, StoredVersion, Text,
+    };
     use super::*;
     use crate::events::{IndicatorValues, RecordedBar};
     use crate::execution::OrderRecord;
@@ -732,6 +775,92 @@ mod tests {
         }
     }
 
+    /// `step` as `stored`'s serde types hold it, encoded by postcard: the
+    /// bytes the hand-written writer must give. `base` and `version` are the
+    /// symbol's state and strategy version as the encoder knew them.
+    fn by_serde(
+        storage: Storage,
+        step: &StepRecord,
+        base: Option<&SymbolSnapshot>,
+        version: Option<&StrategyVersion>,
+    ) -> Vec<u8> {
+        let after = &step.after;
+        let (working, ctx, names) = (
+            postcard::to_allocvec(&*after.working).unwrap(),
+            postcard::to_allocvec(&after.ctx).unwrap(),
+            postcard::to_allocvec(&*after.indicators.names).unwrap(),
+        );
+        let state = match base {
+            Some(base) if storage == Storage::Delta => StoredState::Delta(StateDelta {
+                state: (base.state != after.state).then_some(after.state),
+                position: (!same(base.position, after.position)).then_some(after.position),
+                average_price: (!same_option(base.average_price, after.average_price)).then_some(after.average_price),
+                unrealized_pnl: (!same(base.unrealized_pnl, after.unrealized_pnl)).then_some(after.unrealized_pnl),
+                working: (base.working != after.working).then_some(Blob(&working)),
+                quarantine: (base.quarantine != after.quarantine).then(|| after.quarantine.as_deref().map(Cow::from)),
+                account: (!same_figures(&base.account, &after.account)).then_some(after.account),
+                ctx: (base.ctx != after.ctx).then_some(Blob(&ctx)),
+                indicator_names: (base.indicators.names != after.indicators.names).then_some(Blob(&names)),
+                indicator_values: (!same_values(&base.indicators.values, &after.indicators.values))
+                    .then_some(&after.indicators.values[..]),
+            }),
+            _ => StoredState::Full(StoredSnapshot {
+                state: after.state,
+                position: after.position,
+                average_price: after.average_price,
+                unrealized_pnl: after.unrealized_pnl,
+                working: Blob(&working),
+                quarantine: after.quarantine.as_deref().map(Cow::from),
+                account: after.account,
+                ctx: Blob(&ctx),
+                indicator_names: Blob(&names),
+                indicator_values: &after.indicators.values,
+            }),
+        };
+        let stored = Stored::Step(StoredStep {
+            symbol: Text(step.symbol.as_bytes()),
+            time: step.time,
+            bar: step.bar.clone(),
+            before: step.before,
+            transitions: Cow::from(&step.transitions[..]),
+            decision: step.decision.as_ref().map(|d| StoredDecision {
+                callback: d.callback,
+                version: (storage == Storage::Full || version != Some(&d.version))
+                    .then(|| StoredVersion::of(&d.version)),
+                outcome: Cow::Borrowed(&d.outcome),
+            }),
+            risk: Cow::from(&step.risk[..]),
+            orders: Cow::from(&step.orders[..]),
+            fills: Cow::from(&step.fills[..]),
+            after: state,
+        });
+        let mut out = Vec::new();
+        write(&stored, &mut out);
+        out
+    }
+
+    #[test]
+    fn the_hand_written_records_are_postcards_encoding_of_the_stored_layout() {
+        for storage in [Storage::Full, Storage::Delta] {
+            let mut codec = Codec::new(storage);
+            let mut entries = Vec::new();
+            for (i, step) in varied_steps().into_iter().chain(steps()).enumerate() {
+                let base = codec.state(&step.symbol).cloned();
+                let version = codec.last.get(&*step.symbol).and_then(|l| l.version.clone());
+                let expected = by_serde(storage, &step, base.as_ref(), version.as_ref());
+                let mut out = vec![0xAA; 3]; // cleared first
+                codec.encode_step(&mut step.clone(), &mut out);
+                assert_eq!(out, expected, "{storage:?} step {i}");
+                entries = codec.entries();
+            }
+            let mut out = Vec::new();
+            codec.encode_snapshot(&mut out);
+            let mut expected = Vec::new();
+            write(&Stored::Snapshot(entries), &mut expected);
+            assert_eq!(out, expected, "{storage:?} snapshot");
+        }
+    }
+
     #[test]
     fn a_cut_or_lengthened_record_is_refused_and_a_changed_one_never_panics() {
         for storage in [Storage::Full, Storage::Delta] {
@@ -790,8 +919,8 @@ mod tests {
             codec.decode(record).unwrap();
         }
         // Symbol A's next working orders, then a `ctx` that does not decode.
-        let working = encode_extend(&*all[8].after.working, Vec::new());
-        let names = encode_extend(&*all[8].after.indicators.names, Vec::new());
+        let working = postcard::to_allocvec(&*all[8].after.working).unwrap();
+        let names = postcard::to_allocvec(&*all[8].after.indicators.names).unwrap();
         let bad = Stored::Step(StoredStep {
             symbol: Text(b"A"),
             time: all[8].time,

@@ -1,6 +1,8 @@
-//! The records as postcard encodes them: what the writer serialises.
-//! Strings and the shared parts' encodings are borrowed from the step being
-//! written. [`super::read`] reads this layout back by hand.
+//! The record layout as serde types: what the hand-written writer
+//! ([`super::write`]) writes and the reader ([`super::read`]) reads. The
+//! codec's tests check both against postcard's encoding of these types, so
+//! the layout stays postcard's (record format 2, as written before the
+//! writer was hand-written).
 
 use std::borrow::Cow;
 
@@ -12,11 +14,6 @@ use crate::execution::{FillRecord, OrderRecord};
 use crate::runner::{Callback, Outcome};
 use crate::state_machine::{SymbolState, Transition};
 use crate::strategy::StrategyVersion;
-
-/// [`Stored::Snapshot`]'s variant index.
-pub(super) const SNAPSHOT: u64 = 1;
-/// [`StoredState::Full`]'s variant index.
-pub(super) const FULL_STATE: u64 = 0;
 
 /// A record as stored.
 #[allow(clippy::large_enum_variant)] // as for `Entry`
@@ -122,5 +119,6 @@ mod bytes {
 }
 
 pub(super) fn write(stored: &Stored, out: &mut Vec<u8>) {
-    *out = super::encode_extend(stored, std::mem::take(out));
+    out.clear();
+    super::Out::new(out).serde(stored);
 }
