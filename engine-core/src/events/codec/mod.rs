@@ -195,44 +195,20 @@ impl Codec {
         match storage {
             Storage::Delta if !first => {
                 o.varint(DELTA_STATE);
-                let state = base.state != after.state;
-                o.some(state);
-                if state {
-                    o.state(after.state);
-                }
-                let position = !same(base.position, after.position);
-                o.some(position);
-                if position {
-                    o.f64(after.position);
-                }
+                // Each field an `Option`: `Some` when it changed.
+                o.changed(base.state != after.state, |o| o.state(after.state));
+                o.changed(!same(base.position, after.position), |o| o.f64(after.position));
                 let average_price = !same_option(base.average_price, after.average_price);
-                o.some(average_price);
-                if average_price {
-                    o.option_f64(after.average_price);
-                }
-                let unrealized_pnl = !same(base.unrealized_pnl, after.unrealized_pnl);
-                o.some(unrealized_pnl);
-                if unrealized_pnl {
-                    o.f64(after.unrealized_pnl);
-                }
+                o.changed(average_price, |o| o.option_f64(after.average_price));
+                o.changed(!same(base.unrealized_pnl, after.unrealized_pnl), |o| o.f64(after.unrealized_pnl));
                 o.option_bytes((!same_working).then(|| blob(&encodings.working)));
-                let quarantine = base.quarantine != after.quarantine;
-                o.some(quarantine);
-                if quarantine {
-                    o.option_bytes(after.quarantine.as_deref().map(str::as_bytes));
-                }
-                let account = !same_figures(&base.account, &after.account);
-                o.some(account);
-                if account {
-                    o.account(&after.account);
-                }
+                let quarantine = after.quarantine.as_deref().map(str::as_bytes);
+                o.changed(base.quarantine != after.quarantine, |o| o.option_bytes(quarantine));
+                o.changed(!same_figures(&base.account, &after.account), |o| o.account(&after.account));
                 o.option_bytes((!same_ctx).then(|| blob(&encodings.ctx)));
                 o.option_bytes((!same_names).then(|| blob(&encodings.names)));
-                let values = !same_values(&base.indicators.values, &after.indicators.values);
-                o.some(values);
-                if values {
-                    o.values(&after.indicators.values);
-                }
+                let values = &after.indicators.values;
+                o.changed(!same_values(&base.indicators.values, values), |o| o.values(values));
             }
             _ => {
                 o.varint(FULL_STATE);

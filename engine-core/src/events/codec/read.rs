@@ -8,7 +8,8 @@
 //! are handed to postcard itself.
 //!
 //! The layout read here is the one [`super::stored`]'s types serialise to;
-//! the codec's tests encode with those types and decode with this.
+//! the codec's tests check the writer ([`super::write`]) byte for byte
+//! against those types and read its records back with this.
 
 use serde::Deserialize;
 

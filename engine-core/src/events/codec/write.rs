@@ -73,6 +73,16 @@ impl<'a> Out<'a> {
         self.bytes.extend_from_slice(bytes.as_flattened());
     }
 
+    /// A delta's field: an `Option` that is `Some` when `changed`, its
+    /// value written by `write`.
+    #[inline]
+    pub(super) fn changed(&mut self, changed: bool, write: impl FnOnce(&mut Self)) {
+        self.some(changed);
+        if changed {
+            write(self);
+        }
+    }
+
     #[inline]
     pub(super) fn option_f64(&mut self, v: Option<f64>) {
         self.some(v.is_some());
