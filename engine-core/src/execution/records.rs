@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Visitor;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::market_data::Symbol;
 use crate::strategy::Side;
@@ -167,6 +168,7 @@ impl OrderStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub id: OrderId,
+    #[serde(deserialize_with = "shared_str")]
     pub symbol: Symbol,
     /// Market time it was submitted, epoch milliseconds.
     pub submitted: i64,
@@ -187,6 +189,7 @@ pub struct OrderRecord {
     /// Shared, like the symbol: the working orders are copied into the
     /// event log's step whenever one changes, and a copy then counts two
     /// handles up instead of allocating two strings.
+    #[serde(deserialize_with = "shared_str")]
     pub reason: Arc<str>,
 }
 
@@ -198,10 +201,28 @@ pub enum Liquidity {
     Taker,
 }
 
+/// A shared string read in one allocation: serde's own `Arc<str>` reads a
+/// `String`, shrinks it into a `Box<str>` and copies that into the `Arc`
+/// (replay reads the working orders whenever they changed).
+fn shared_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
+    struct SharedStr;
+    impl Visitor<'_> for SharedStr {
+        type Value = Arc<str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arc<str>, E> {
+            Ok(v.into())
+        }
+    }
+    deserializer.deserialize_str(SharedStr)
+}
+
 /// One execution of (part of) an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FillRecord {
     pub order_id: OrderId,
+    #[serde(deserialize_with = "shared_str")]
     pub symbol: Symbol,
     /// Market time of the bar it filled on.
     pub time: i64,
@@ -279,4 +300,38 @@ pub struct AccountSnapshot {
     pub peak_equity: f64,
     /// Equity at the start of the current UTC day.
     pub day_start_equity: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_strings_read_back_from_postcard_and_from_escaped_json() {
+        let order = OrderRecord {
+            id: 3,
+            symbol: "BTCUSDT".into(),
+            submitted: 1,
+            updated: 2,
+            side: OrderSide::Buy,
+            kind: OrderKind::Limit { price: 10.5 },
+            time_in_force: TimeInForce::Gtc,
+            post_only: true,
+            purpose: OrderPurpose::Entry,
+            quantity: 1.0,
+            filled_quantity: 0.0,
+            average_price: None,
+            fees: 0.0,
+            status: OrderStatus::Working,
+            reason: "a \"quoted\"\nreason ✓".into(),
+        };
+        let bytes = postcard::to_allocvec(&order).unwrap();
+        assert_eq!(postcard::from_bytes::<OrderRecord>(&bytes).unwrap(), order);
+        // JSON with escapes hands the visitor a string it unescaped, not
+        // one borrowed from the input.
+        let json = serde_json::to_string(&order).unwrap();
+        assert!(json.contains(r#"\"quoted\"\n"#), "{json}");
+        assert_eq!(serde_json::from_str::<OrderRecord>(&json).unwrap(), order);
+        assert!(serde_json::from_str::<OrderRecord>(&json.replace(r#""BTCUSDT""#, "7")).is_err());
+    }
 }
