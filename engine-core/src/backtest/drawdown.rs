@@ -19,7 +19,7 @@ pub struct Drawdown {
 
 impl Drawdown {
     /// The worst drawdown of `equity`, or `None` when the curve has no
-    /// peak to measure from (see [`curve_is_measurable`]).
+    /// peak to measure from (see `curve_is_measurable`).
     pub fn of(equity: &[EquityPoint]) -> Option<Drawdown> {
         if !curve_is_measurable(equity) {
             return None;

@@ -153,6 +153,7 @@ impl SymbolBroker {
         side: OrderSide,
         kind: OrderKind,
         purpose: OrderPurpose,
+        reason: &str,
     ) -> OrderRecord {
         OrderRecord {
             id: account.next_order_id(),
@@ -169,7 +170,7 @@ impl SymbolBroker {
             average_price: None,
             fees: 0.0,
             status: OrderStatus::Working,
-            reason: "".into(),
+            reason: reason.into(),
         }
     }
 
@@ -191,11 +192,11 @@ impl SymbolBroker {
         account: &mut Account,
     ) -> Result<OrderId, Rejection> {
         let side = OrderSide::opening(request.side);
-        let mut record = self.new_order(account, bar.open_time, side, request.kind, OrderPurpose::Entry);
+        let mut record =
+            self.new_order(account, bar.open_time, side, request.kind, OrderPurpose::Entry, &request.reason);
         record.quantity = request.quantity;
         record.time_in_force = request.time_in_force;
         record.post_only = request.post_only;
-        record.reason = request.reason.as_str().into();
         if self.entry_working() {
             return Err(self.reject(account, record, "an entry order is already working".into()));
         }
@@ -260,9 +261,8 @@ impl SymbolBroker {
         if let (false, Some(lot)) = (whole, self.config.instrument.lot_size) {
             quantity = round_down_to_lot(quantity, lot);
         }
-        let mut record = self.new_order(account, bar.open_time, side, OrderKind::Market, purpose);
+        let mut record = self.new_order(account, bar.open_time, side, OrderKind::Market, purpose, reason);
         record.quantity = quantity;
-        record.reason = reason.into();
         if held == 0.0 {
             return Err(self.reject(account, record, "no position is open".into()));
         }
@@ -358,9 +358,9 @@ impl SymbolBroker {
         if slot.is_none() {
             let held = account.position(&self.symbol);
             let side = if held > 0.0 { OrderSide::Sell } else { OrderSide::Buy };
-            let mut record = self.new_order(account, time, side, kind, purpose);
+            let reason = if purpose == OrderPurpose::StopLoss { "protective stop" } else { "profit target" };
+            let mut record = self.new_order(account, time, side, kind, purpose, reason);
             record.quantity = held.abs();
-            record.reason = if purpose == OrderPurpose::StopLoss { "protective stop" } else { "profit target" }.into();
             let working = Working { record, triggered: false, taker_limit: false, stop: None, target: None };
             match purpose {
                 OrderPurpose::StopLoss => self.stop = Some(working),

@@ -202,8 +202,9 @@ pub enum Liquidity {
 }
 
 /// A shared string read in one allocation: serde's own `Arc<str>` reads a
-/// `String`, shrinks it into a `Box<str>` and copies that into the `Arc`
-/// (replay reads the working orders whenever they changed).
+/// `String` (through a `Box<str>`) and copies it into the `Arc`, two
+/// allocations and a copy (replay reads the working orders whenever they
+/// changed).
 fn shared_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
     struct SharedStr;
     impl Visitor<'_> for SharedStr {

@@ -1,4 +1,5 @@
-//! How steps become log records: postcard-encoded [`Stored`] values, each
+//! How steps become log records, in postcard's encoding of the layout in
+//! `stored.rs`, written (`write.rs`) and read (`read.rs`) by hand: each
 //! step either whole (`full` storage) or as the changes from the symbol's
 //! previous state (`delta` storage), with a snapshot of every symbol's
 //! state every N records so that a reader can start at any snapshot.
@@ -201,12 +202,12 @@ impl Codec {
                 let average_price = !same_option(base.average_price, after.average_price);
                 o.changed(average_price, |o| o.option_f64(after.average_price));
                 o.changed(!same(base.unrealized_pnl, after.unrealized_pnl), |o| o.f64(after.unrealized_pnl));
-                o.option_bytes((!same_working).then(|| blob(&encodings.working)));
+                o.changed(!same_working, |o| o.bytes(blob(&encodings.working)));
                 let quarantine = after.quarantine.as_deref().map(str::as_bytes);
                 o.changed(base.quarantine != after.quarantine, |o| o.option_bytes(quarantine));
                 o.changed(!same_figures(&base.account, &after.account), |o| o.account(&after.account));
-                o.option_bytes((!same_ctx).then(|| blob(&encodings.ctx)));
-                o.option_bytes((!same_names).then(|| blob(&encodings.names)));
+                o.changed(!same_ctx, |o| o.bytes(blob(&encodings.ctx)));
+                o.changed(!same_names, |o| o.bytes(blob(&encodings.names)));
                 let values = &after.indicators.values;
                 o.changed(!same_values(&base.indicators.values, values), |o| o.values(values));
             }
@@ -514,7 +515,8 @@ mod tests {
                     ctx: if i < 2 { None } else { ctx(i / 4) },
                     indicators: IndicatorValues {
                         names: if i < 6 { names.clone() } else { more_names.clone() },
-                        values: vec![Some(i as f64); if i < 6 { 2 } else { 3 }],
+                        // A symbol's values repeat on two steps in a row.
+                        values: vec![Some((i / 2) as f64); if i < 6 { 2 } else { 3 }],
                     },
                     ..SymbolSnapshot::default()
                 };
@@ -633,6 +635,7 @@ mod tests {
         use crate::execution::{FillRecord, Liquidity, OrderPurpose, OrderSide};
         use crate::state_machine::StateEvent;
         use crate::strategy::Side;
+        // Generations of 100 and more: a varint of two bytes.
         let version = |generation| StrategyVersion { hash: format!("{generation:064x}").into(), generation };
         let states = [
             SymbolState::Watch,
@@ -655,7 +658,8 @@ mod tests {
                 let u = i as usize;
                 let mut bar = RecordedBar::of(&crate::market_data::Bar::new("X".into(), i, 1.0, 2.0, 0.5, 1.5, 3.0));
                 if i % 3 == 1 {
-                    (bar.bid, bar.ask, bar.close_time) = (Some(1.49), Some(1.51), Some(-i * 1_000_000_007));
+                    let close_time = if i == 25 { i64::MIN } else { -i * 1_000_000_007 };
+                    (bar.bid, bar.ask, bar.close_time) = (Some(1.49), Some(1.51), Some(close_time));
                 }
                 let state = states[u % 4];
                 let after = SymbolSnapshot {
@@ -664,7 +668,9 @@ mod tests {
                     average_price: (i % 2 == 1).then_some(f64::MAX / i as f64),
                     unrealized_pnl: f64::MIN_POSITIVE * i as f64,
                     working: if i % 5 == 0 { vec![stop_order(i as f64)].into() } else { Arc::new([]) },
-                    quarantine: (i % 7 == 3).then(|| format!("quarantined at {i} ✓")),
+                    // One over 127 bytes: a length of two bytes.
+                    quarantine: (i % 7 == 3)
+                        .then(|| format!("quarantined at {i} ✓").repeat(if i == 10 { 9 } else { 1 })),
                     account: AccountFigures {
                         cash: 1e6 - i as f64,
                         equity: f64::NAN,
@@ -675,7 +681,8 @@ mod tests {
                     ctx: ctx(i / 6),
                     indicators: IndicatorValues {
                         names: vec!["ema(9)".to_string(), format!("x{}", i / 9)].into(),
-                        values: vec![(i % 4 != 0).then_some(i as f64), None],
+                        // Unchanged from i = 2 to 3 and from 6 to 7.
+                        values: vec![(i % 4 != 0).then_some((i / 2) as f64), None],
                     },
                 };
                 StepRecord {
@@ -696,7 +703,7 @@ mod tests {
                     decision: (i % 4 != 2).then(|| Decision {
                         time: i * 60_000 - 1_000_000,
                         callback: callbacks[u % 3],
-                        version: version(1 + i as u64 / 10),
+                        version: version(100 * (1 + i as u64 / 10)),
                         outcome: outcomes[u % 7].clone(),
                     }),
                     risk: match i % 4 {
@@ -819,7 +826,6 @@ mod tests {
     fn the_hand_written_records_are_postcards_encoding_of_the_stored_layout() {
         for storage in [Storage::Full, Storage::Delta] {
             let mut codec = Codec::new(storage);
-            let mut entries = Vec::new();
             for (i, step) in varied_steps().into_iter().chain(steps()).enumerate() {
                 let base = codec.state(&step.symbol).cloned();
                 let version = codec.last.get(&*step.symbol).and_then(|l| l.version.clone());
@@ -827,12 +833,11 @@ mod tests {
                 let mut out = vec![0xAA; 3]; // cleared first
                 codec.encode_step(&mut step.clone(), &mut out);
                 assert_eq!(out, expected, "{storage:?} step {i}");
-                entries = codec.entries();
             }
             let mut out = Vec::new();
             codec.encode_snapshot(&mut out);
             let mut expected = Vec::new();
-            write(&Stored::Snapshot(entries), &mut expected);
+            write(&Stored::Snapshot(codec.entries()), &mut expected);
             assert_eq!(out, expected, "{storage:?} snapshot");
         }
     }

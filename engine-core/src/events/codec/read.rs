@@ -7,7 +7,7 @@
 //! other than nothing, snapshots, and the shared parts once they changed)
 //! are handed to postcard itself.
 //!
-//! The layout read here is the one [`super::stored`]'s types serialise to;
+//! The layout read here is the one `stored.rs`'s types serialise to;
 //! the codec's tests check the writer ([`super::write`]) byte for byte
 //! against those types and read its records back with this.
 

@@ -6,7 +6,7 @@
 //! an outcome other than nothing, snapshots) are handed to postcard itself,
 //! whose encoding of a value is the same bytes wherever it stands.
 //!
-//! The bytes are those [`super::stored`]'s types serialise to: the codec's
+//! The bytes are those `stored.rs`'s types serialise to: the codec's
 //! tests check every field in every form against them.
 
 use serde::Serialize;
