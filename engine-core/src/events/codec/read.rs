@@ -78,6 +78,22 @@ impl<'a> Cursor<'a> {
 
     #[inline(never)]
     fn long_varint(&mut self) -> Result<u64, CodecError> {
+        // With ten bytes left (all but a record's last field), a fixed
+        // array the compiler unrolls: no end check per byte.
+        if let Some((bytes, _)) = self.rest.split_first_chunk::<10>() {
+            let mut value = 0u64;
+            for (i, &b) in bytes.iter().enumerate() {
+                value |= u64::from(b & 0x7f) << (7 * i);
+                if b & 0x80 == 0 {
+                    if i == 9 && b > 1 {
+                        break;
+                    }
+                    self.rest = &self.rest[i + 1..];
+                    return Ok(value);
+                }
+            }
+            return Err(malformed("an integer wider than 64 bits"));
+        }
         let mut value = 0u64;
         for (i, &b) in self.rest.iter().enumerate().take(10) {
             value |= u64::from(b & 0x7f) << (7 * i);
@@ -283,4 +299,38 @@ impl<'a> Cursor<'a> {
 
 pub(super) fn to_str(bytes: &[u8]) -> Result<&str, CodecError> {
     std::str::from_utf8(bytes).map_err(|e| malformed(format!("a name that is not UTF-8: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads a varint from `bytes` followed by `tail` more bytes (so that
+    /// both the fixed ten-byte path and the one near a record's end run).
+    fn varint(bytes: &[u8], tail: usize) -> Result<(u64, usize), CodecError> {
+        let mut record = bytes.to_vec();
+        record.resize(bytes.len() + tail, 0);
+        let mut c = Cursor::new(&record);
+        let v = c.varint()?;
+        Ok((v, c.rest.len()))
+    }
+
+    #[test]
+    fn varints_read_as_postcard_writes_them_and_overlong_ones_are_refused() {
+        for v in [0, 1, 127, 128, 300, 1 << 35, u64::MAX - 1, u64::MAX] {
+            let bytes = postcard::to_allocvec(&v).unwrap();
+            for tail in [0, 3, 10] {
+                assert_eq!(varint(&bytes, tail).unwrap(), (v, tail), "{v} with {tail} bytes after");
+            }
+        }
+        let too_wide = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        let too_long = [0x80; 11];
+        for tail in [0, 10] {
+            for bytes in [&too_wide[..], &too_long[..]] {
+                let err = varint(bytes, tail).unwrap_err();
+                assert!(err.to_string().contains("wider than 64 bits"), "{err}");
+            }
+        }
+        assert!(varint(&[0x80, 0x80], 0).unwrap_err().to_string().contains("ends early"));
+    }
 }
