@@ -78,38 +78,22 @@ impl<'a> Cursor<'a> {
 
     #[inline(never)]
     fn long_varint(&mut self) -> Result<u64, CodecError> {
-        // With ten bytes left (all but a record's last field), a fixed
-        // array the compiler unrolls: no end check per byte.
-        if let Some((bytes, _)) = self.rest.split_first_chunk::<10>() {
-            let mut value = 0u64;
-            for (i, &b) in bytes.iter().enumerate() {
-                value |= u64::from(b & 0x7f) << (7 * i);
-                if b & 0x80 == 0 {
-                    if i == 9 && b > 1 {
-                        break;
-                    }
-                    self.rest = &self.rest[i + 1..];
-                    return Ok(value);
-                }
+        // With ten bytes left (all but a record's last field), `leb128`
+        // runs on a fixed array, which the compiler unrolls without an end
+        // check per byte.
+        let read = match self.rest.split_first_chunk::<10>() {
+            Some((ten, _)) => leb128(ten),
+            None => leb128(self.rest),
+        };
+        match read {
+            Some((value, len)) => {
+                self.rest = &self.rest[len..];
+                Ok(value)
             }
-            return Err(malformed("an integer wider than 64 bits"));
-        }
-        let mut value = 0u64;
-        for (i, &b) in self.rest.iter().enumerate().take(10) {
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if i == 9 && b > 1 {
-                    break;
-                }
-                self.rest = &self.rest[i + 1..];
-                return Ok(value);
-            }
-        }
-        // Fewer than 10 bytes left, none of them last: the record ends
-        // early; else the tenth byte carries bits past 64.
-        match self.rest.len() < 10 {
-            true => Err(ends_early()),
-            false => Err(malformed("an integer wider than 64 bits")),
+            // Fewer than 10 bytes left, none of them last: the record ends
+            // early; else the tenth byte carries bits past 64.
+            None if self.rest.len() < 10 => Err(ends_early()),
+            None => Err(malformed("an integer wider than 64 bits")),
         }
     }
 
@@ -295,6 +279,20 @@ impl<'a> Cursor<'a> {
         }
         Ok(())
     }
+}
+
+/// The value and length of the varint that `bytes` start with, if one of
+/// their first ten bytes ends it and it fits in 64 bits.
+#[inline(always)]
+fn leb128(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return (i < 9 || b <= 1).then_some((value, i + 1));
+        }
+    }
+    None
 }
 
 pub(super) fn to_str(bytes: &[u8]) -> Result<&str, CodecError> {
