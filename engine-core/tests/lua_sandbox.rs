@@ -797,3 +797,67 @@ fn random_patterns_match_stock_lua() {
     }
     compare(&cases);
 }
+
+/// The engine's per-bar call (`call_pushed`, arguments pushed onto the call
+/// coroutine by hand) passes what it pushed, returns the first result, and
+/// reports errors, budgets and memory exactly as `call` does, each time
+/// leaving a state that keeps working.
+#[test]
+fn pushed_calls_take_their_arguments_and_fail_as_calls_do() {
+    let sb = sandbox_with(SandboxLimits { instructions: 100_000, ..SandboxLimits::default() });
+    sb.load(
+        r##"
+        function echo(i, x, missing, s, ...)
+          return {i = i, int = math.type(i), x = x, missing = missing, s = s, rest = select("#", ...)}, "second"
+        end
+        function nothing() end
+        function fails(x) if x > 1 then error("too big: " .. x) end end
+        function fails_in_c() return ("x"):rep(-1, {}) end
+        function loops() while true do pcall(function() while true do end end) end end
+        "##,
+    )
+    .unwrap();
+    let label = sb.lua().create_string("long").unwrap();
+    let echo = sb.global_function("echo").unwrap();
+    let value = sb
+        .call_pushed(&echo, |args| {
+            args.integer(7);
+            args.number(2.5);
+            args.option_number(None);
+            args.option_string(Some(&label));
+            args.option_number(Some(1.0));
+            args.option_string(None);
+        })
+        .unwrap();
+    let mlua::Value::Table(t) = value else { panic!("expected the first result, a table: {value:?}") };
+    assert_eq!(t.get::<i64>("i").unwrap(), 7);
+    assert_eq!(t.get::<String>("int").unwrap(), "integer");
+    assert_eq!(t.get::<f64>("x").unwrap(), 2.5);
+    assert!(t.get::<mlua::Value>("missing").unwrap().is_nil());
+    assert_eq!(t.get::<String>("s").unwrap(), "long");
+    assert_eq!(t.get::<i64>("rest").unwrap(), 2);
+
+    let nothing = sb.global_function("nothing").unwrap();
+    assert!(sb.call_pushed(&nothing, |_| {}).unwrap().is_nil());
+
+    let fails = sb.global_function("fails").unwrap();
+    assert!(sb.call_pushed(&fails, |args| args.number(1.0)).unwrap().is_nil());
+    let err = sb.call_pushed(&fails, |args| args.number(2.0)).unwrap_err();
+    assert_eq!(runtime(&err), (Some(6), "too big: 2.0"));
+    let err = sb.call_pushed(&sb.global_function("fails_in_c").unwrap(), |_| {}).unwrap_err();
+    let (line, message) = runtime(&err);
+    assert_eq!(line, Some(7), "the strategy line of an error raised in C: {message}");
+
+    let budget = sb.call_pushed(&sb.global_function("loops").unwrap(), |_| {}).unwrap_err();
+    assert!(matches!(budget, SandboxError::InstructionBudget { limit: 100_000, .. }), "{budget:?}");
+    let small = sandbox_with(SandboxLimits { memory_bytes: 4 << 20, ..SandboxLimits::default() });
+    small.load("function bomb() local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1024) .. i end end").unwrap();
+    let memory = small.call_pushed(&small.global_function("bomb").unwrap(), |_| {}).unwrap_err();
+    assert!(matches!(memory, SandboxError::Memory { .. }), "{memory:?}");
+
+    // More arguments than a pushed call takes: refused before anything runs.
+    let err = sb.call_pushed(&echo, |args| (0..100).for_each(|i| args.integer(i))).unwrap_err();
+    assert!(err.to_string().contains("too many arguments"), "{err}");
+    still_works(&sb);
+    still_works(&small);
+}

@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlua::{Function, IntoLuaMulti, Table, Value};
+use mlua::{Function, Table, Value};
 use parking_lot::Mutex;
 
 use super::action::{parse_commitment, parse_management, parse_setup, ActionKeys, Commitment, Management, Setup};
 use super::ctx::{still_holds, CtxError, CtxValue};
 use super::interface::PositionView;
 use super::interface::{Strategy, StrategyError, StrategyInput, StrategyVersion};
-use super::lua_api::{self, ApiTables, HostData, SharedHost};
+use super::lua_api::{self, ApiTables, HostData, PositionFields, SharedHost};
 use super::reload::FileWatcher;
-use super::sandbox::{Sandbox, SandboxError, SandboxLimits};
+use super::sandbox::{CallArgs, Sandbox, SandboxError, SandboxLimits};
 use crate::market_data::{Bar, MarketDataWindow};
 
 /// The callbacks every strategy must define.
@@ -202,9 +202,9 @@ impl LuaStrategy {
         // the same call as the bar, on the bars where it changed.
         let result = if loaded.position.as_ref() != Some(input.position) {
             loaded.position = Some(input.position.clone());
-            dispatch(loaded, index, input.market.bar, loaded.tables.position.fields(input.position))
+            dispatch(loaded, index, input.market.bar, Some(loaded.tables.position.fields(input.position)))
         } else {
-            dispatch(loaded, index, input.market.bar, ())
+            dispatch(loaded, index, input.market.bar, None)
         };
         std::mem::swap(&mut loaded.host.lock().indicators, input.indicators);
         result
@@ -217,11 +217,32 @@ impl LuaStrategy {
 
 /// Runs callback `index` (0: `detect_opportunity`, which starts without a
 /// setup) through the dispatch on `bar`, with the position's fields when
-/// they changed (`position`: `PositionTable::fields` or `()`).
-fn dispatch(loaded: &Loaded, index: usize, bar: &Bar, position: impl IntoLuaMulti) -> Result<Value, StrategyError> {
-    let args =
-        (index + 1, bar.open_time, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.bid, bar.ask, position);
-    loaded.sandbox.call::<Value>(&loaded.dispatch, args).map_err(|e| StrategyError::Script(e.to_string()))
+/// they changed (`PositionTable::fields`).
+fn dispatch(
+    loaded: &Loaded,
+    index: usize,
+    bar: &Bar,
+    position: Option<PositionFields<'_>>,
+) -> Result<Value, StrategyError> {
+    let push = |args: &mut CallArgs<'_>| {
+        args.integer(index as i64 + 1);
+        args.integer(bar.open_time);
+        for x in [bar.open, bar.high, bar.low, bar.close, bar.volume] {
+            args.number(x);
+        }
+        args.option_number(bar.bid);
+        args.option_number(bar.ask);
+        if let Some((side, quantity, entry_price, stop, target, unrealized_pnl, bars_held)) = position {
+            args.option_string(side);
+            args.number(quantity);
+            for x in [entry_price, stop, target] {
+                args.option_number(x);
+            }
+            args.number(unrealized_pnl);
+            args.integer(i64::try_from(bars_held).unwrap_or(i64::MAX));
+        }
+    };
+    loaded.sandbox.call_pushed(&loaded.dispatch, push).map_err(|e| StrategyError::Script(e.to_string()))
 }
 
 /// Builds a sandboxed state running `source`, with the API registered,

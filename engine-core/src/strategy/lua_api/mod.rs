@@ -21,7 +21,7 @@ use super::indicator_set::IndicatorSet;
 use crate::market_data::{Bar, MarketDataWindow};
 use crate::regime::RegimeState;
 
-pub use position::PositionTable;
+pub use position::{PositionFields, PositionTable};
 
 /// What the API functions read during a call.
 pub struct HostData {

@@ -643,6 +643,47 @@ impl Sandbox {
     /// Calls `function` with `args` under all the limits: a fresh instruction
     /// budget and deadline for this call, the state's memory limit.
     pub fn call<R: FromLuaMulti>(&self, function: &Function, args: impl IntoLuaMulti) -> Result<R, SandboxError> {
+        self.metered(|thread| {
+            thread.reset(self.trampoline.clone())?;
+            thread.resume::<R>((function, args))
+        })
+    }
+
+    /// [`Sandbox::call`] for the engine's per-bar entry point: `push` puts
+    /// the arguments (numbers and this state's strings) straight onto the
+    /// call coroutine, and the first result comes back as a [`Value`]. This
+    /// skips mlua's generic conversions of the arguments and results, about
+    /// 900 instructions a call (`docs/performance.md`); limits, errors and
+    /// their classification are the same as `call`'s.
+    pub fn call_pushed(
+        &self,
+        function: &Function,
+        push: impl FnOnce(&mut CallArgs<'_>),
+    ) -> Result<Value, SandboxError> {
+        self.metered(|thread| {
+            // SAFETY: mlua's main state, not inside a call (`metered` refuses
+            // re-entry); the coroutine is not running. mlua pushes its
+            // references after reserving the slot.
+            let outcome = self.lua.exec_raw_lua(|raw| unsafe {
+                let main = raw.state();
+                let push_string = |s: &mlua::String| ffi::lua_checkstack(main, 1) != 0 && raw.push(s).is_ok();
+                if ffi::lua_checkstack(main, 2) == 0 {
+                    return Err(raw_call::Failure::Setup("no stack space for a call"));
+                }
+                let base = ffi::lua_gettop(main);
+                if raw.push(&self.trampoline).is_err() || raw.push(function).is_err() {
+                    ffi::lua_settop(main, base);
+                    return Err(raw_call::Failure::Setup("cannot push the function"));
+                }
+                raw_call::resume_pushed(main, thread.state(), &push_string, push).map(|()| raw.pop_value())
+            });
+            outcome.or_else(|failure| self.raise_failure(thread, failure))
+        })
+    }
+
+    /// Runs `resume` on the call coroutine with a fresh budget and deadline,
+    /// and maps what came out (see [`Sandbox::call`]).
+    fn metered<T>(&self, resume: impl FnOnce(&Thread) -> mlua::Result<T>) -> Result<T, SandboxError> {
         if self.meter.active.load(Relaxed) {
             return Err(self.runtime(None, "Sandbox::call re-entered while a call is running".to_string()));
         }
@@ -652,10 +693,7 @@ impl Sandbox {
         }
         self.meter.begin();
         let thread = self.thread.borrow();
-        let outcome = match thread.reset(self.trampoline.clone()) {
-            Ok(()) => thread.resume::<R>((function, args)),
-            Err(e) => Err(e),
-        };
+        let outcome = resume(&thread);
         drop(thread);
         // Nothing in the sandbox can yield (no coroutine library, hooks raise
         // errors), so `Ok` means the trampoline returned. After an error the
@@ -674,6 +712,31 @@ impl Sandbox {
             ABORT_TIMEOUT => Err(SandboxError::Timeout { file: self.file.clone(), limit: self.limits.wall_clock }),
             _ => outcome.map_err(|e| self.classify(e, error_line)),
         }
+    }
+
+    /// The mlua error of a failed [`raw_call::resume_pushed`], made as
+    /// mlua's `Thread::resume` makes it: the error object left on top of the
+    /// coroutine's stack, a message with the coroutine's traceback appended,
+    /// or the error a Rust callback raised.
+    fn raise_failure(&self, thread: &Thread, failure: raw_call::Failure) -> mlua::Result<Value> {
+        let status = match failure {
+            raw_call::Failure::Setup(message) => return Err(mlua::Error::runtime(message)),
+            raw_call::Failure::Status(status) => status,
+        };
+        let co = thread.state();
+        // SAFETY: the coroutine is not running; its top is the error object,
+        // moved to the main state inside a protected call (a string
+        // conversion and the traceback allocate).
+        let error =
+            unsafe { self.lua.exec_raw::<Value>((), |state| raw_call::error_with_traceback(state, co, status))? };
+        Err(match error {
+            Value::Error(error) => *error,
+            Value::String(message) if status == ffi::LUA_ERRMEM => {
+                mlua::Error::MemoryError(message.to_string_lossy().to_string())
+            }
+            Value::String(message) => mlua::Error::RuntimeError(message.to_string_lossy().to_string()),
+            other => mlua::Error::RuntimeError(format!("error object is a {} value", other.type_name())),
+        })
     }
 
     /// A fresh call coroutine (it inherits the hook).
@@ -797,9 +860,11 @@ fn traceback_line(shown: &str, traceback: &str) -> Option<u32> {
 }
 
 mod prelude;
+mod raw_call;
 mod strings;
 
 use prelude::install_prelude;
+pub use raw_call::CallArgs;
 use strings::install_string_functions;
 
 #[cfg(test)]
