@@ -320,6 +320,13 @@ fn replay_refuses_ranges_speeds_and_flags_it_would_ignore() {
         &format!("--to-seq: sequence {beyond} is out of range: session {id} has records 1 to {last}"),
     );
     refused(&["--from-seq", &beyond], "--from-seq: sequence");
+    // A time window wholly outside the session, like a sequence out of range.
+    refused(&["--from-time", "2100-01-01"], "--from-time 2100-01-01T00:00:00.000Z is after the last record: session");
+    refused(&["--to-time", "1990-01-01"], "--to-time 1990-01-01T00:00:00.000Z is before the first record: session");
+    let first_time = manifest(&sessions_dir, &id)["first_time"].as_i64().unwrap().to_string();
+    let from_first = replay(&["--to-time", &first_time]);
+    assert_eq!(from_first.status.code(), Some(0), "{}", stderr(&from_first));
+    assert!(stdout(&from_first).starts_with("#1 "), "{}", stdout(&from_first));
     for (speed, shown) in [("0", "0"), ("-1", "-1"), ("nan", "NaN"), ("inf", "inf")] {
         refused(&["--speed", speed], &format!("--speed: must be a finite number above 0, got {shown}"));
     }

@@ -125,6 +125,7 @@ fn replay(args: &ReplayArgs, mut reader: SessionReader) -> anyhow::Result<u8> {
             BadInput(format!("--from-time {from} is after --to-time {to} (epoch ms): nothing to replay")).into()
         );
     }
+    check_time_range(&reader, from_time, to_time)?;
     let mut pacer = args.speed.map(pacer_at).transpose()?;
     if let Some(seq) = args.from_seq {
         reader.seek_seq(seq).map_err(|e| BadInput(format!("--from-seq: {e}")))?;
@@ -166,6 +167,22 @@ fn check_range(reader: &SessionReader, from: Option<u64>, to: Option<u64>) -> Re
         if let Some(seq) = seq {
             reader.check_seq(seq).map_err(|e| BadInput(format!("{flag}: {e}")))?;
         }
+    }
+    Ok(())
+}
+
+/// `--from-time` and `--to-time` that select at least one record: a
+/// window entirely before or after the session is refused, as an
+/// out-of-range sequence is.
+fn check_time_range(reader: &SessionReader, from: Option<i64>, to: Option<i64>) -> Result<(), BadInput> {
+    let Some((first, last)) = reader.time_range() else { return Ok(()) };
+    let shown = |t: i64| rfc3339_ms(t).unwrap_or_else(|| t.to_string());
+    let range = || format!("session {} has records from {} to {}", reader.id(), shown(first), shown(last));
+    if let Some(from) = from.filter(|&from| from > last) {
+        return Err(BadInput(format!("--from-time {} is after the last record: {}", shown(from), range())));
+    }
+    if let Some(to) = to.filter(|&to| to < first) {
+        return Err(BadInput(format!("--to-time {} is before the first record: {}", shown(to), range())));
     }
     Ok(())
 }

@@ -108,6 +108,15 @@ impl SessionReader {
         Some((self.log.first_seq()?, self.log.last_seq()?))
     }
 
+    /// Times of the first and last readable records, when the records'
+    /// times never go back (`None`: empty, or not in time order).
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        if !self.log.times_monotonic() {
+            return None;
+        }
+        Some((self.log.first_time()?, self.log.last_time()?))
+    }
+
     /// `symbol`'s state before the next record (its last step's `after`).
     pub fn state_of(&self, symbol: &str) -> Option<&SymbolSnapshot> {
         self.codec.state(symbol)
