@@ -103,15 +103,48 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_line(&err));
             ExitCode::from(commands::exit_code_of(&err))
         }
     }
 }
 
+/// The error and its causes on one line, as `{:#}` prints them, except
+/// that a cause whose text already ends the line is not repeated (errors
+/// of `engine-core` often say their cause in their own message).
+fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::AlreadyExists, "File exists (os error 17)");
+        #[derive(Debug, thiserror::Error)]
+        #[error("creating the output directory out: {source}")]
+        struct Creating {
+            source: std::io::Error,
+        }
+        let err = anyhow::Error::new(Creating { source: io() }).context("writing the results");
+        assert_eq!(
+            error_line(&err),
+            "writing the results: creating the output directory out: File exists (os error 17)"
+        );
+        let err = anyhow::Error::new(io()).context("reading config");
+        assert_eq!(error_line(&err), "reading config: File exists (os error 17)");
+    }
     use clap::CommandFactory;
 
     #[test]

@@ -206,6 +206,29 @@ fn a_period_that_selects_no_bar_is_refused_naming_the_data_span() {
     }
 }
 
+/// An output path that cannot be a directory is refused before the run,
+/// in one line that says why once.
+#[test]
+fn an_unusable_output_directory_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "not a directory").unwrap();
+    for (output, why) in [(file.clone(), "afile is not a directory"), (file.join("below"), "afile is not a directory")]
+    {
+        let out = engine(&["backtest", "--output", output.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("output directory {}: ", output.display())) && err.contains(why), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(stdout(&out).is_empty(), "nothing ran: {}", stdout(&out));
+    }
+    // A directory still to be made, under one that exists, is fine.
+    let fresh = dir.path().join("new").join("results");
+    let out = engine(&["backtest", "--to", "2024-01-02", "--output", fresh.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(fresh.join("summary.json").is_file());
+}
+
 #[test]
 fn bad_flags_are_named_as_flags() {
     let cases: [(&[&str], &str); 5] = [

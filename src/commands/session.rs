@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,8 +58,25 @@ struct Prepared {
 /// Runs `config` to the end of its data or Ctrl-C, prints the summary and
 /// writes the outputs. Returns the exit code.
 pub fn execute(config: Config, options: SessionOptions) -> anyhow::Result<u8> {
+    check_output_dir(&options.output)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(execute_async(config, options))
+}
+
+/// Checks, before anything runs, that the output directory can be written:
+/// it is a writable directory, or the nearest part of its path that exists
+/// is one (where it will be created). An unusable path (an existing file, a
+/// read-only place) is refused at once rather than after the whole run.
+fn check_output_dir(dir: &Path) -> Result<(), BadInput> {
+    let refused = |why: String| BadInput(format!("output directory {}: {why}", dir.display()));
+    let existing = dir.ancestors().find(|p| p.as_os_str().is_empty() || p.exists()).unwrap_or(dir);
+    let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
+    if !existing.is_dir() {
+        return Err(refused(format!("{} is not a directory", existing.display())));
+    }
+    tempfile::tempfile_in(existing)
+        .map(drop)
+        .map_err(|e| refused(format!("cannot write in {}: {e}", existing.display())))
 }
 
 async fn execute_async(config: Config, options: SessionOptions) -> anyhow::Result<u8> {
