@@ -206,6 +206,37 @@ fn a_period_that_selects_no_bar_is_refused_naming_the_data_span() {
     }
 }
 
+/// Data without volume trades: the volume cap leaves alone the bars that
+/// have none (it used to cap them at 0, so no entry ever filled), and the
+/// loader's note about it is shown.
+#[test]
+fn a_file_without_volume_trades_and_says_it_has_no_volume() {
+    let bars =
+        load_file(&shared_data("binance-vision-um/FILUSDT-1m-2023-08.csv"), &LoadOptions::default()).unwrap().bars;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("timestamp,open,high,low,close\n");
+    for b in &bars[..3_000] {
+        csv += &format!("{},{},{},{},{}\n", b.open_time, b.open, b.high, b.low, b.close);
+    }
+    let data = write_file(dir.path(), "novol.csv", &csv);
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let out = dir.path().join("out");
+    let result = engine(&[
+        "backtest",
+        "--strategy",
+        strategy.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(0), "{}", stderr(&result));
+    assert!(stderr(&result).contains("no volume column: volume set to 0"), "{}", stderr(&result));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["metrics"]["trades"].as_u64().unwrap() > 10, "{}", summary["metrics"]);
+}
+
 /// An output path that cannot be a directory is refused before the run,
 /// in one line that says why once.
 #[test]

@@ -173,6 +173,15 @@ fn ioc_remainders_expire_and_gtc_ones_keep_working_under_the_volume_cap() {
     let order = &g.account.ledger().orders[0];
     assert_eq!((order.status, order.filled_quantity), (OrderStatus::Filled, 250.0));
     g.identity_holds();
+
+    // A bar without volume (the data has none) is not capped: capping at
+    // 0 % of nothing would never fill.
+    let mut z = Desk::new(ExecutionConfig { max_volume_fraction: Some(0.1), ..plain() });
+    let silent = |i| Bar::new("X".into(), i * MINUTE, 10.0, 10.1, 9.9, 10.0, 0.0);
+    z.step(&silent(0));
+    z.broker.submit_entry(entry(Side::Long, 300.0, OrderKind::Market), &silent(0), &mut z.account).unwrap();
+    z.step(&silent(1));
+    assert_eq!(z.fills(), vec![(300.0, 10.0)]);
 }
 
 #[test]

@@ -283,6 +283,9 @@ fn prepare(
             if !loaded.report.skipped.is_empty() {
                 eprintln!("warning: {key}.source: {}", loaded.report);
             }
+            for note in &loaded.report.notes {
+                eprintln!("note: {key}.source ({}): {note}", path.display());
+            }
             let bars = in_period(loaded.bars)?;
             let info = DataInfo {
                 symbol: runner.symbol.clone(),

@@ -107,6 +107,25 @@ fn impossible_combinations_are_refused() {
     assert!(err.contains("engine.from (2024-01-10) is after engine.to (2024-01-05)"), "{err}");
     let bad_cap = format!("{MINIMAL}\n[execution]\nmax_volume_fraction = 2\n");
     assert!(parse(&bad_cap).unwrap_err().to_string().contains("execution.max_volume_fraction must be in (0, 1]"));
+    let wordy_cap = format!("{MINIMAL}\n[execution]\nmax_volume_fraction = \"off\"\n");
+    let err = parse(&wordy_cap).unwrap_err().to_string();
+    assert!(err.contains("execution.max_volume_fraction") && err.contains("or \"none\" for no cap"), "{err}");
+}
+
+#[test]
+fn the_volume_cap_is_a_fraction_or_none() {
+    assert_eq!(parse(MINIMAL).unwrap().execution.max_volume_fraction, Some(0.25));
+    let none = parse(&format!("{MINIMAL}\n[execution]\nmax_volume_fraction = \"none\"\n")).unwrap();
+    assert_eq!(none.execution.max_volume_fraction, None);
+    let half = parse(&format!("{MINIMAL}\n[execution]\nmax_volume_fraction = 0.5\n")).unwrap();
+    assert_eq!(half.execution.max_volume_fraction, Some(0.5));
+    let whole = parse(&format!("{MINIMAL}\n[execution]\nmax_volume_fraction = 1\n")).unwrap();
+    assert_eq!(whole.execution.max_volume_fraction, Some(1.0));
+    // Written out (summary.json, a session's manifest) and read back alike.
+    for config in [none.execution, half.execution] {
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(serde_json::from_value::<crate::execution::ExecutionConfig>(json).unwrap(), config);
+    }
 }
 
 #[test]

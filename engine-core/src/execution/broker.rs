@@ -523,9 +523,11 @@ impl SymbolBroker {
         true
     }
 
-    /// The part of `quantity` the bar's volume allows.
+    /// The part of `quantity` the bar's volume allows. A bar without volume
+    /// (0: the data has none, or gives none for this bar) says nothing about
+    /// liquidity, so it is not capped: capping at 0 would never fill.
     fn volume_cap(&self, quantity: f64, bar: &Bar) -> f64 {
-        let Some(fraction) = self.config.max_volume_fraction else {
+        let Some(fraction) = self.config.max_volume_fraction.filter(|_| bar.volume > 0.0) else {
             return quantity;
         };
         let cap = bar.volume * fraction;

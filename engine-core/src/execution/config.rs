@@ -19,7 +19,10 @@ pub struct ExecutionConfig {
     /// the data has quotes (half the spread on each side).
     pub use_spread: bool,
     /// Largest fraction of a bar's volume one order may take; the rest
-    /// fills on later bars (GTC) or expires (IOC). `None`: no cap.
+    /// fills on later bars (GTC) or expires (IOC). `None` (`"none"` in a
+    /// config): no cap. A bar without volume (0: the data has none) is not
+    /// capped either.
+    #[serde(with = "volume_cap")]
     pub max_volume_fraction: Option<f64>,
     /// When a bar touches both a position's stop and its target.
     pub tie_rule: TieRule,
@@ -85,6 +88,52 @@ impl ExecutionConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// `max_volume_fraction`: a number, or `"none"` (also JSON's `null`, as an
+/// older summary wrote it) for no cap.
+mod volume_cap {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(cap: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match cap {
+            Some(fraction) => s.serialize_f64(*fraction),
+            None => s.serialize_str("none"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        struct Cap;
+        impl Visitor<'_> for Cap {
+            type Value = Option<f64>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a fraction of a bar's volume in (0, 1], or \"none\" for no cap")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Some(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Some(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Some(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "none" => Ok(None),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        d.deserialize_any(Cap)
     }
 }
 
