@@ -74,6 +74,22 @@ fn broken_strategies_fail_with_the_file_and_line() {
             ),
             "wrongstop.lua: filter_commitment entry refused (RISK_INVALID_INTENT): stop",
         ),
+        (
+            "wrongupdate.lua",
+            ok.replace(
+                "function detect_opportunity(md, ctx, ind) return nil end",
+                "function detect_opportunity(md, ctx, ind) return {} end",
+            )
+            .replace(
+                "function filter_commitment(md, ctx, ind) return nil end",
+                "function filter_commitment(md, ctx, ind) return {action = \"long\", stop = md.close * 0.9} end",
+            )
+            .replace(
+                "function manage_position(md, ctx, ind) return nil end",
+                "function manage_position(md, ctx, ind) return {action = \"update\", stop = md.close * 1.5} end",
+            ),
+            "wrongupdate.lua: manage_position refused by execution: stop",
+        ),
     ];
     for (name, source, expected) in cases {
         let path = write_file(dir.path(), name, &source);

@@ -97,6 +97,16 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
                     d.callback.as_str()
                 ));
             }
+            // Execution refuses what cannot be done as asked (a stop moved
+            // to the wrong side of the price, an exit while one is working):
+            // on the validation's account, a bug in the strategy.
+            Outcome::Refused { reason } => {
+                problems.push(format!(
+                    "bar {}: {file}: {} refused by execution: {reason}",
+                    d.time,
+                    d.callback.as_str()
+                ));
+            }
             _ => {}
         }
     }

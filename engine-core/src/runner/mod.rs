@@ -773,20 +773,20 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
                     }
                     Err(e) => {
                         // The setup stays: the strategy may try again next bar.
-                        self.refused(e.reason)
+                        self.refused("entry", e.reason)
                     }
                 }
             }
             Choice::Manage(Some(Management::Exit { fraction, reason })) => {
                 match self.broker.submit_exit(fraction, OrderPurpose::Exit, &reason, bar, account) {
                     Ok(_) => Outcome::Exit { fraction, reason },
-                    Err(e) => self.refused(e.reason),
+                    Err(e) => self.refused("exit", e.reason),
                 }
             }
             Choice::Manage(Some(Management::Update { stop, target, reason })) => {
                 match self.broker.update_protection(stop, target, time, account) {
                     Ok(()) => Outcome::Update { stop, target, reason },
-                    Err(e) => self.refused(e),
+                    Err(e) => self.refused("update", e),
                 }
             }
         };
@@ -796,8 +796,20 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         Ok(outcome)
     }
 
-    fn refused(&mut self, reason: String) -> Outcome {
+    /// An action execution refused: counted, recorded, and logged with its
+    /// reason (the first three, then at each power of two, so that a
+    /// strategy repeating it every bar does not flood the log).
+    fn refused(&mut self, action: &str, reason: String) -> Outcome {
         self.counts.refusals += 1;
+        let n = self.counts.refusals;
+        if n <= 3 || n.is_power_of_two() {
+            let so_far = if n > 3 { format!(" ({n} refusals so far)") } else { String::new() };
+            tracing::warn!(
+                symbol = self.symbol,
+                "{}: {action} refused by execution: {reason}{so_far}",
+                self.strategy.name()
+            );
+        }
         Outcome::Refused { reason }
     }
 
