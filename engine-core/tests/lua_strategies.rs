@@ -248,3 +248,28 @@ fn a_trap_on_the_position_table_is_metered() {
     let why = runner.quarantine().expect("quarantined");
     assert!(why.contains("trap.lua") && why.contains("instruction"), "{why}");
 }
+
+/// A `ctx` that also holds something plain data cannot (a function here) is
+/// recorded without it rather than lost whole, and the strategy goes on.
+#[test]
+fn a_ctx_holding_a_function_is_recorded_without_it() {
+    use engine_core::strategy::Strategy;
+    let dir = tempfile::tempdir().unwrap();
+    let source = WATCH_ONLY.replace(
+        "function detect_opportunity(md, ctx, ind) return nil end",
+        "function detect_opportunity(md, ctx, ind)\n  ctx.count = (ctx.count or 0) + 1\n  \
+         if ctx.count > 3 then ctx.f = function() end end\nend",
+    );
+    let path = write(dir.path(), "keeps_a_function.lua", &source);
+    let mut runner = SymbolRunner::new("SYNTH", lua(&path), RunnerConfig::default());
+    for (i, bar) in bars(9, 6).iter().enumerate() {
+        runner.on_bar(bar).unwrap();
+        let ctx = runner.strategy_mut().context().expect("the plain part of ctx");
+        assert_eq!(ctx.get("count"), Some(&CtxValue::Int(i as i64 + 1)), "bar {i}: {ctx:?}");
+        assert_eq!(ctx.get("f"), None);
+    }
+    assert_eq!(runner.counts().script_failures, 0);
+    // A reload carries ctx over only as plain data: refused, naming the entry.
+    let err = runner.strategy().ctx().unwrap_err().to_string();
+    assert!(err.contains("keeps_a_function.lua") && err.contains("ctx.f is a function"), "{err}");
+}

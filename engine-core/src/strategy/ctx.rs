@@ -51,7 +51,7 @@ impl CtxValue {
         let mut seen = Vec::new();
         match value {
             Value::Nil => Ok(CtxValue::empty_table()),
-            v => convert(v, &mut Trail { root: path, keys: Vec::new() }, 0, &mut seen),
+            v => convert(v, &mut Trail { root: path, keys: Vec::new(), dropped: None }, 0, &mut seen),
         }
     }
 
@@ -69,6 +69,18 @@ impl CtxValue {
             Some(entries) => Ok(CtxValue::Table(entries)),
             None => CtxValue::from_lua(&Value::Table(table.clone()), path),
         }
+    }
+
+    /// Copies what plain data `table` holds, leaving out every entry that is
+    /// not (a function, a float key, a table with a metatable, ...) instead
+    /// of refusing the whole table: the copy and why each entry was left
+    /// out. Only `table` itself being in doubt (a metatable, say) is an
+    /// error. For recording a `ctx` that [`CtxValue::from_lua_table`]
+    /// refuses.
+    pub fn from_lua_table_lenient(table: &Table, path: &str) -> Result<(CtxValue, Vec<CtxError>), CtxError> {
+        let mut trail = Trail { root: path, keys: Vec::new(), dropped: Some(Vec::new()) };
+        let copy = convert(&Value::Table(table.clone()), &mut trail, 0, &mut Vec::new())?;
+        Ok((copy, trail.dropped.unwrap_or_default()))
     }
 
     /// A fresh Lua value holding a copy of this data.
@@ -344,6 +356,8 @@ unsafe fn copy_value(state: *mut ffi::lua_State, index: c_int, depth: usize) -> 
 struct Trail<'a> {
     root: &'a str,
     keys: Vec<CtxKey>,
+    /// Lenient copies only: the entries left out, and why.
+    dropped: Option<Vec<CtxError>>,
 }
 
 impl Trail<'_> {
@@ -363,6 +377,17 @@ impl Trail<'_> {
 
     fn refuse<T>(&self, problem: String) -> Result<T, CtxError> {
         Err(CtxError { path: self.render(), problem })
+    }
+
+    /// An entry that cannot be kept: left out (a lenient copy) or refused.
+    fn leave_out(&mut self, error: CtxError) -> Result<(), CtxError> {
+        match &mut self.dropped {
+            Some(dropped) => {
+                dropped.push(error);
+                Ok(())
+            }
+            None => Err(error),
+        }
     }
 }
 
@@ -415,18 +440,26 @@ fn table_entries(
             Value::Integer(i) => CtxKey::Int(*i),
             Value::String(s) => match s.to_str() {
                 Ok(s) => CtxKey::Str(s.to_string()),
-                Err(_) => return trail.refuse("has a key that is not UTF-8".into()),
+                Err(_) => {
+                    trail
+                        .leave_out(CtxError { path: trail.render(), problem: "has a key that is not UTF-8".into() })?;
+                    continue;
+                }
             },
             other => {
-                return trail
-                    .refuse(format!("has a {} key: only string and integer keys can be kept", other.type_name()))
+                let problem = format!("has a {} key: only string and integer keys can be kept", other.type_name());
+                trail.leave_out(CtxError { path: trail.render(), problem })?;
+                continue;
             }
         };
         // The key goes down the trail and comes back: no copy of it.
         trail.keys.push(key);
         let value = convert(&v, trail, depth + 1, seen);
         let key = trail.keys.pop().expect("pushed above");
-        entries.push((key, value?));
+        match value {
+            Ok(value) => entries.push((key, value)),
+            Err(error) => trail.leave_out(error)?,
+        }
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(entries)
@@ -482,6 +515,36 @@ mod tests {
         assert!(!still_holds(&lua, &t, &CtxValue::Int(1)));
         let top = unsafe { lua.exec_raw_lua(|raw| ffi::lua_gettop(raw.state())) };
         assert_eq!(top, 0, "the walk leaves the stack as it found it");
+    }
+
+    #[test]
+    fn a_lenient_copy_keeps_the_plain_data_and_says_what_it_left_out() {
+        let lua = Lua::new();
+        let t: Table = lua
+            .load(
+                r#"local t = {n = 1, f = print, deep = {ok = "x", co = coroutine.create(print), [1.5] = 2}}
+                     t.deep.me = t; return t"#,
+            )
+            .eval()
+            .unwrap();
+        assert!(CtxValue::from_lua_table(&lua, &t, "ctx").is_err());
+        let (copy, dropped) = CtxValue::from_lua_table_lenient(&t, "ctx").unwrap();
+        let expected: Value = lua.load(r#"return {n = 1, deep = {ok = "x"}}"#).eval().unwrap();
+        assert_eq!(copy, CtxValue::from_lua(&expected, "ctx").unwrap());
+        let mut said: Vec<String> = dropped.iter().map(ToString::to_string).collect();
+        said.sort();
+        assert_eq!(
+            said,
+            [
+                "ctx.deep has a number key: only string and integer keys can be kept",
+                "ctx.deep.co is a thread: only numbers, strings, booleans and tables can be kept",
+                "ctx.deep.me refers back to a table that contains it (a cycle)",
+                "ctx.f is a function: only numbers, strings, booleans and tables can be kept",
+            ]
+        );
+        // Only the table itself in doubt is an error.
+        let guarded: Table = lua.load("return setmetatable({}, {})").eval().unwrap();
+        assert!(CtxValue::from_lua_table_lenient(&guarded, "ctx").is_err());
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct LuaStrategy {
     /// `ctx` as last copied out for the event log, shared with the records
     /// that carry it until the strategy changes it.
     ctx_copy: Option<Arc<CtxValue>>,
+    /// What made the last copy of `ctx` leave something out (warned once).
+    ctx_refused: Option<String>,
     /// Hash of the last source a reload refused: the same text is not
     /// compiled and reported again until it changes.
     refused: Option<Arc<str>>,
@@ -119,6 +121,7 @@ impl LuaStrategy {
             version: StrategyVersion::of(&source, 1),
             watcher: None,
             ctx_copy: None,
+            ctx_refused: None,
             refused: None,
         })
     }
@@ -178,6 +181,32 @@ impl LuaStrategy {
     pub fn ctx(&self) -> Result<CtxValue, LoadError> {
         CtxValue::from_lua_table(self.loaded.sandbox.lua(), &self.loaded.ctx, "ctx")
             .map_err(|source| LoadError::Ctx { file: self.file.clone(), source })
+    }
+
+    /// What `ctx` holds that is plain data, when it also holds something
+    /// else (a function, say): the record keeps the rest, and a warning
+    /// names what was left out, once for each new problem.
+    fn plain_part_of_ctx(&mut self) -> Option<CtxValue> {
+        let (copy, problem) = match CtxValue::from_lua_table_lenient(&self.loaded.ctx, "ctx") {
+            Ok((copy, dropped)) => {
+                let more = match dropped.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" (and {} more entries)", n - 1),
+                };
+                (Some(copy), dropped.first().map(|e| format!("{e}{more}")))
+            }
+            Err(e) => (None, Some(e.to_string())),
+        };
+        if problem.is_some() && problem != self.ctx_refused {
+            tracing::warn!(
+                symbol = self.symbol,
+                "{}: {}; the event log records ctx without it, and a reload is refused until it is gone",
+                self.file,
+                problem.as_deref().unwrap_or_default()
+            );
+        }
+        self.ctx_refused = problem;
+        copy
     }
 
     /// Log lines the strategy wrote, by level (debug, info, warn, error).
@@ -346,7 +375,13 @@ impl Strategy for LuaStrategy {
                 return Some(copy.clone());
             }
         }
-        self.ctx_copy = self.ctx().ok().map(Arc::new);
+        self.ctx_copy = match self.ctx() {
+            Ok(copy) => {
+                self.ctx_refused = None;
+                Some(Arc::new(copy))
+            }
+            Err(_) => self.plain_part_of_ctx().map(Arc::new),
+        };
         self.ctx_copy.clone()
     }
 }
