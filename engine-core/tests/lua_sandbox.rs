@@ -510,7 +510,10 @@ fn errors_name_the_file_and_the_line() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(err.to_string().starts_with("hostile.lua:3: syntax error: "), "{err}");
+    assert!(err.to_string().starts_with("hostile.lua:3: syntax error: unexpected symbol"), "{err}");
+    // Lua's "syntax error near ..." is not said twice.
+    let err = refused(&sb, "this is bad\n");
+    assert_eq!(err.to_string(), "hostile.lua:1: syntax error near 'is'");
 
     let err = refused(&sb, "local t = {}\n\nerror('boom: ' .. #t)");
     assert_eq!(err.to_string(), "hostile.lua:3: boom: 0");

@@ -230,9 +230,13 @@ fn prepare(
             .collect();
         match span {
             Some((first, last)) if kept.is_empty() => Err(BadInput(format!(
-                "{key}: the period {} to {} (engine.from/to, or --from/--to) selects none of its bars, which run from {} to {}",
-                from.and_then(rfc3339_ms).unwrap_or_else(|| "the start".into()),
-                to.and_then(rfc3339_ms).unwrap_or_else(|| "the end".into()),
+                "{key}: the period {} (engine.from/to, or --from/--to) selects none of its bars, which run from {} to {}",
+                match (from.and_then(rfc3339_ms), to.and_then(rfc3339_ms)) {
+                    (Some(from), Some(to)) => format!("from {from} to {to}"),
+                    (Some(from), None) => format!("from {from}"),
+                    (None, Some(to)) => format!("up to {to}"),
+                    (None, None) => "given".to_string(),
+                },
                 rfc3339_ms(first).unwrap_or_default(),
                 rfc3339_ms(last).unwrap_or_default(),
             ))

@@ -86,6 +86,12 @@ pub struct Metrics {
     pub turnover: Option<f64>,
 }
 
+/// The sum of `values`, 0 (not -0) when there are none: Rust's float sum
+/// starts from -0.0, which summary.json would show as `-0.0`.
+fn total(values: impl Iterator<Item = f64>) -> f64 {
+    values.sum::<f64>() + 0.0
+}
+
 /// Computes the metrics of a run from its records.
 ///
 /// `equity` must be in time order (as execution writes it); `trades` are
@@ -141,8 +147,8 @@ pub fn compute_metrics(
     };
 
     let t = TradeStats::of(trades);
-    let fees = fills.iter().map(|f| f.fee).sum();
-    let notional: f64 = fills.iter().map(|f| (f.quantity * f.price).abs()).sum();
+    let fees = total(fills.iter().map(|f| f.fee));
+    let notional = total(fills.iter().map(|f| (f.quantity * f.price).abs()));
     let mean_equity = mean(equity.iter().map(|p| p.equity));
     let turnover = mean_equity.filter(|&m| m > 0.0).and_then(|m| finite(notional / m));
 
@@ -294,8 +300,8 @@ impl TradeStats {
         let pnl = || trades.iter().map(|t| t.net_pnl);
         let wins: Vec<f64> = pnl().filter(|&p| p > 0.0).collect();
         let losses: Vec<f64> = pnl().filter(|&p| p < 0.0).collect();
-        let gross_profit: f64 = wins.iter().sum();
-        let gross_loss: f64 = losses.iter().sum();
+        let gross_profit = total(wins.iter().copied());
+        let gross_loss = total(losses.iter().copied());
         let n = trades.len();
         TradeStats {
             wins: wins.len(),
@@ -314,6 +320,14 @@ impl TradeStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_without_fills_has_zero_fees_and_turnover_not_minus_zero() {
+        let m = compute_metrics(1_000.0, &[], &[], &[]);
+        assert!(m.fees == 0.0 && m.fees.is_sign_positive(), "{}", m.fees);
+        assert_eq!(serde_json::to_string(&m.fees).unwrap(), "0.0");
+        assert!(total(std::iter::empty()).is_sign_positive());
+    }
 
     #[test]
     fn medians() {

@@ -797,13 +797,10 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
     }
 
     /// An action execution refused: counted, recorded, and logged with its
-    /// reason (the first three, then at each power of two, so that a
-    /// strategy repeating it every bar does not flood the log).
+    /// reason (see [`repeat_note`]).
     fn refused(&mut self, action: &str, reason: String) -> Outcome {
         self.counts.refusals += 1;
-        let n = self.counts.refusals;
-        if n <= 3 || n.is_power_of_two() {
-            let so_far = if n > 3 { format!(" ({n} refusals so far)") } else { String::new() };
+        if let Some(so_far) = repeat_note(self.counts.refusals, "refusals") {
             tracing::warn!(
                 symbol = self.symbol,
                 "{}: {action} refused by execution: {reason}{so_far}",
@@ -817,7 +814,9 @@ impl<S: Strategy, K: EventSink> SymbolRunner<S, K> {
         let message = error.to_string();
         if !error.quarantines() {
             self.counts.bad_actions += 1;
-            tracing::warn!(symbol = self.symbol, "{message}");
+            if let Some(so_far) = repeat_note(self.counts.bad_actions, "bad actions") {
+                tracing::warn!(symbol = self.symbol, "{message}{so_far}");
+            }
             return Ok(Outcome::BadAction { message });
         }
         self.counts.script_failures += 1;
@@ -862,5 +861,28 @@ enum Choice {
 fn share<T: ?Sized>(slot: &mut std::sync::Arc<T>, from: &std::sync::Arc<T>) {
     if !std::sync::Arc::ptr_eq(slot, from) {
         *slot = from.clone();
+    }
+}
+
+/// Whether the `n`th occurrence of a problem a strategy may repeat at every
+/// bar is logged, and the note that goes with it: the first three are, then
+/// one at each power of two with the count so far, so that the log shows
+/// the problem without flooding it (every one is counted and recorded).
+fn repeat_note(n: u64, what: &str) -> Option<String> {
+    match n {
+        0..=3 => Some(String::new()),
+        n if n.is_power_of_two() => Some(format!(" ({n} {what} so far)")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_repeated_problem_is_logged_sparsely() {
+        let logged: Vec<u64> = (1..=100).filter(|&n| super::repeat_note(n, "refusals").is_some()).collect();
+        assert_eq!(logged, [1, 2, 3, 4, 8, 16, 32, 64]);
+        assert_eq!(super::repeat_note(2, "refusals").unwrap(), "");
+        assert_eq!(super::repeat_note(16, "refusals").unwrap(), " (16 refusals so far)");
     }
 }

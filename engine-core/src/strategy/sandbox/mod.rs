@@ -183,7 +183,7 @@ impl Default for SandboxLimits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SandboxError {
     /// The chunk does not compile (`line` is 0 if Lua gave none).
-    #[error("{file}:{line}: syntax error: {message}")]
+    #[error("{file}:{line}: {}", syntax_message(message))]
     Syntax { file: String, line: u32, message: String },
     /// A Lua error: raised by the script, by a library function, or a stack
     /// overflow. `line` is where it was raised, if known.
@@ -205,6 +205,16 @@ pub enum SandboxError {
     /// state could not be set up within its memory limit).
     #[error("{file}: cannot set up the Lua sandbox: {message}")]
     Setup { file: String, message: String },
+}
+
+/// Lua's own messages mostly start "syntax error near ..." already; the
+/// others ("unexpected symbol near ...") get the words.
+fn syntax_message(message: &str) -> String {
+    if message.starts_with("syntax error") {
+        message.to_string()
+    } else {
+        format!("syntax error: {message}")
+    }
 }
 
 fn runtime_message(file: &str, line: Option<u32>, message: &str) -> String {
