@@ -262,10 +262,11 @@ fn an_unusable_output_directory_is_refused_before_the_run() {
 
 #[test]
 fn bad_flags_are_named_as_flags() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--speed", "0"], "--speed: must be a finite number above 0, got 0"),
         (&["--speed", "inf"], "--speed: must be a finite number above 0, got inf"),
         (&["--speed=-1"], "--speed: must be a finite number above 0, got -1"),
+        (&["--speed", "-5"], "--speed: must be a finite number above 0, got -5"),
         (&["--from", "yesterday"], "--from: \"yesterday\" is not a time"),
         (&["--from", "2024-01-10", "--to", "2024-01-05"], "--from 2024-01-10 is after --to 2024-01-05"),
     ];

@@ -35,13 +35,13 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     speed: Option<f64>,
     /// Start at this sequence number (found through the log's index).
-    #[arg(long, value_name = "N", conflicts_with = "from_time")]
+    #[arg(long, value_name = "N", conflicts_with = "from_time", allow_negative_numbers = true)]
     from_seq: Option<u64>,
     /// Stop after this sequence number.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     to_seq: Option<u64>,
     /// Start at the first event at or after this market time (2024-01-31,
-    /// 2024-01-31T12:00:00Z or epoch ms).
+    /// 2024-01-31T12:00:00Z or an epoch time in seconds or ms).
     #[arg(long, value_name = "TIME")]
     from_time: Option<String>,
     /// Stop after this market time.
