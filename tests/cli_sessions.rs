@@ -237,6 +237,14 @@ fn the_default_backtest_recorded_twice_gives_identical_logs_and_exports() {
     let replayed = engine(&["replay", "--session", &ids[0], "--dir", dir_arg, "--format", "jsonl", "--from-seq", &seq]);
     let replayed: serde_json::Value = serde_json::from_str(stdout(&replayed).lines().next().unwrap()).unwrap();
     assert_eq!(replayed["after"]["ctx"], setup["after"]["ctx"]);
+    // Steps only, whatever the storage: the delta session's snapshots are
+    // how it is stored, not events.
+    let delta_jsonl = engine(&["export", "--session", &delta, "--dir", dir_arg]);
+    assert_eq!(stdout(&delta_jsonl).lines().count(), 20_000);
+    for line in stdout(&delta_jsonl).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(event.get("snapshot").is_none() && event["symbol"] == "SYNTH", "{line}");
+    }
 }
 
 #[test]

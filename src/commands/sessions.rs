@@ -182,11 +182,15 @@ fn export_session(args: &ExportArgs) -> anyhow::Result<u8> {
     let write = |out: &mut dyn Write, reader: &mut SessionReader| -> anyhow::Result<u64> {
         let mut rows = 0;
         match format {
+            // Steps only, in both formats: a snapshot (delta storage's
+            // periodic full state) is how the log is stored, not an event.
             ExportFormat::Jsonl => {
                 while let Some(event) = reader.advance()? {
-                    serde_json::to_writer(&mut *out, &entry_json(event.seq, &event.entry))?;
-                    out.write_all(b"\n")?;
-                    rows += 1;
+                    if let Entry::Step(_) = &event.entry {
+                        serde_json::to_writer(&mut *out, &entry_json(event.seq, &event.entry))?;
+                        out.write_all(b"\n")?;
+                        rows += 1;
+                    }
                 }
             }
             ExportFormat::Csv => {
