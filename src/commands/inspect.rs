@@ -108,11 +108,12 @@ fn print_comparison(args: &CompareArgs, c: &Comparison) {
     }
     let (a, b) = (&c.first, &c.second);
     println!("\n{:<16} {:>16} {:>16} {:>16}", "", "session1", "session2", "difference");
-    let row = |name: &str, x: f64, y: f64| println!("{name:<16} {x:>16.2} {y:>16.2} {:>16.2}", y - x);
-    row("steps", a.steps as f64, b.steps as f64);
-    row("decisions", a.decisions as f64, b.decisions as f64);
-    row("fills", a.fills as f64, b.fills as f64);
-    row("trades", a.trades.len() as f64, b.trades.len() as f64);
+    let count = |name: &str, x: u64, y: u64| println!("{name:<16} {x:>16} {y:>16} {:>16}", y as i128 - x as i128);
+    count("steps", a.steps, b.steps);
+    count("decisions", a.decisions, b.decisions);
+    count("fills", a.fills, b.fills);
+    count("trades", a.trades.len() as u64, b.trades.len() as u64);
+    let row = |name: &str, x: f64, y: f64| println!("{name:<16} {x:>16.4} {y:>16.4} {:>16.4}", y - x);
     row("realized P&L", a.realized_pnl, b.realized_pnl);
     row("fees", a.fees, b.fees);
     row("final equity", a.final_equity, b.final_equity);
@@ -123,7 +124,7 @@ fn print_comparison(args: &CompareArgs, c: &Comparison) {
         println!("\ntrades only in {name} ({}):", trades.len());
         for t in trades.iter().take(20) {
             println!(
-                "  {} {} {} -> {}: net {:.2}",
+                "  {} {} {} -> {}: net {:.4}",
                 t.symbol,
                 if t.direction > 0 { "long" } else { "short" },
                 rfc3339_ms(t.entry_time).unwrap_or_default(),

@@ -14,7 +14,7 @@ use engine_core::content_hash::sha256_hex;
 use engine_core::engine::{check_speed, Pacer};
 use engine_core::events::codec::Entry;
 use engine_core::events::session::{Manifest, SessionReader};
-use engine_core::events::view::{entry_json, fill_text};
+use engine_core::events::view::{entry_json, fill_text, quantity_text};
 
 use super::session::{execute, SessionOptions};
 use super::sessions::{tool_error, SessionArgs};
@@ -200,7 +200,7 @@ pub fn text_line(seq: u64, entry: &Entry) -> String {
         step.symbol,
         step.before,
         if a.state == step.before { String::new() } else { format!(" -> {}", a.state) },
-        a.position,
+        quantity_text(a.position),
         a.account.cash,
         a.account.equity
     );

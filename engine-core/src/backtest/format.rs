@@ -86,6 +86,23 @@ pub(crate) fn amount(x: f64) -> String {
     }
 }
 
+/// A price for reading: six significant digits, at least two decimals,
+/// trailing zeros after those two dropped (`4.2696`, `4.27`, `43,210.50`,
+/// `0.00012346`): two decimals alone hide every move of an asset priced
+/// around 4, and `amount`'s four digits most of them.
+pub fn price(x: f64, thousands: bool) -> String {
+    let decimals =
+        if x.is_finite() && x != 0.0 { (5 - x.abs().log10().floor() as i32).clamp(2, 12) as usize } else { 2 };
+    let text = if thousands { grouped(x, decimals) } else { format!("{x:.decimals$}") };
+    match text.find('.') {
+        Some(point) => {
+            let keep = text.trim_end_matches('0').len().max(point + 3);
+            text[..keep].to_string()
+        }
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +139,19 @@ mod tests {
         assert_eq!(amount(0.000_012_344), "0.00001234");
         assert_eq!(amount(-0.25), "-0.2500");
         assert_eq!(amount(0.0), "0.00");
+    }
+
+    #[test]
+    fn prices_keep_six_significant_digits() {
+        assert_eq!(price(4.2696, true), "4.2696");
+        assert_eq!(price(4.27, true), "4.27");
+        assert_eq!(price(4.269573, true), "4.26957");
+        assert_eq!(price(43_210.5, true), "43,210.50");
+        assert_eq!(price(43_210.5, false), "43210.50");
+        assert_eq!(price(100.068, false), "100.068");
+        assert_eq!(price(0.000_123_456_7, false), "0.000123457");
+        assert_eq!(price(0.5, true), "0.50");
+        assert_eq!(price(0.0, true), "0.00");
+        assert_eq!(price(f64::NAN, true), "n/a");
     }
 }

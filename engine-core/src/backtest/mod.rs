@@ -13,7 +13,7 @@ mod atomic;
 mod csv_out;
 mod drawdown;
 mod error;
-mod format;
+pub(crate) mod format;
 mod metrics;
 mod outputs;
 mod report;

@@ -46,18 +46,24 @@ fn symbol_entry_json(entry: &SymbolEntry) -> Value {
 
 /// A fill in one line: `fill buy 1 @ 100.01`.
 pub fn fill_text(fill: &FillRecord) -> String {
-    format!("fill {} {} @ {}", fill.side.as_str(), fill.quantity, price_text(fill.price))
+    format!("fill {} {} @ {}", fill.side.as_str(), quantity_text(fill.quantity), price_text(fill.price))
 }
 
-/// A price for reading: two decimals from 1 up, four significant digits
-/// below (a price of 0.000123 must not read as 0.00). The JSON views keep
-/// every digit.
-pub fn price_text(price: f64) -> String {
-    if !price.is_finite() || price.abs() >= 1.0 || price == 0.0 {
-        return format!("{price:.2}");
+/// A quantity for reading: up to eight decimals, trailing zeros dropped
+/// (`-457.56789168`, `1`); not every digit of a sized position.
+pub fn quantity_text(quantity: f64) -> String {
+    let text = format!("{quantity:.8}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    match text {
+        "-0" => "0".to_string(),
+        t => t.to_string(),
     }
-    let decimals = (3.0 - price.abs().log10().floor()) as usize;
-    format!("{price:.decimals$}")
+}
+
+/// A price for reading (see [`crate::backtest::format::price`]). The JSON
+/// views keep every digit.
+pub fn price_text(price: f64) -> String {
+    crate::backtest::format::price(price, false)
 }
 
 #[cfg(test)]
@@ -72,7 +78,7 @@ mod tests {
     #[test]
     fn outcomes_read_as_text_without_debug_forms() {
         let update = Outcome::Update { stop: Some(100.068_123), target: None, reason: "break-even".into() };
-        assert_eq!(update.to_string(), "update stop 100.07 (break-even)");
+        assert_eq!(update.to_string(), "update stop 100.068 (break-even)");
         let both = Outcome::Update { stop: Some(99.0), target: Some(101.5), reason: String::new() };
         assert_eq!(both.to_string(), "update stop 99.00 target 101.50");
         let enter = Outcome::Enter { side: Side::Short, quantity: 1.0, reason: "cross down".into() };
@@ -83,10 +89,14 @@ mod tests {
 
     #[test]
     fn prices_keep_their_significant_digits() {
-        assert_eq!(price_text(100.068), "100.07");
-        assert_eq!(price_text(0.000_123_46), "0.0001235");
-        assert_eq!(price_text(0.5), "0.5000");
+        assert_eq!(price_text(100.068), "100.068");
+        assert_eq!(price_text(4.2696), "4.2696");
+        assert_eq!(price_text(0.000_123_46), "0.00012346");
+        assert_eq!(price_text(0.5), "0.50");
         assert_eq!(price_text(0.0), "0.00");
+        assert_eq!(quantity_text(-457.567_891_681_267_4), "-457.56789168");
+        assert_eq!(quantity_text(1.0), "1");
+        assert_eq!(quantity_text(-0.000_000_001), "0");
     }
 
     #[test]
@@ -103,7 +113,7 @@ mod tests {
             liquidity: Liquidity::Taker,
             realized_pnl: 0.0,
         };
-        assert_eq!(fill_text(&fill), "fill sell 2 @ 99.99");
+        assert_eq!(fill_text(&fill), "fill sell 2 @ 99.994");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use self::chart::{Chart, LabelSide};
 use self::downsample::downsample;
 use self::html::{escape, escape_into};
 use super::drawdown::drawdown_pct_series;
-use super::format::{amount, grouped, human_time};
+use super::format::{amount, grouped, human_time, price};
 use super::outputs::{RunOutputs, RunStatus, RunSummary};
 use super::table::metric_rows;
 use crate::execution::records::{EquityPoint, OrderRecord, TradeRecord};
@@ -358,9 +358,9 @@ fn trades_section(out: &mut String, trades: &[TradeRecord], limits: &ReportLimit
             escape(&t.symbol),
             t.side,
             human_time(t.entry_time),
-            amount(t.entry_price),
+            price(t.entry_price, true),
             human_time(t.exit_time),
-            amount(t.exit_price),
+            price(t.exit_price, true),
             amount(t.quantity),
             amount(t.gross_pnl),
             amount(t.fees),
