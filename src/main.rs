@@ -118,7 +118,7 @@ fn error_line(err: &anyhow::Error) -> String {
         let text = cause.to_string();
         if line.is_empty() {
             line = text;
-        } else if !line.ends_with(&text) {
+        } else if line != text && !line.ends_with(&format!(": {text}")) {
             line = format!("{line}: {text}");
         }
     }
@@ -144,6 +144,9 @@ mod tests {
         );
         let err = anyhow::Error::new(io()).context("reading config");
         assert_eq!(error_line(&err), "reading config: File exists (os error 17)");
+        // Only a whole cause is taken as said already, not a word ending the line.
+        let err = anyhow::anyhow!("found").context("the strategy was not found");
+        assert_eq!(error_line(&err), "the strategy was not found: found");
     }
     use clap::CommandFactory;
 

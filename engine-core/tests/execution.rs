@@ -174,14 +174,23 @@ fn ioc_remainders_expire_and_gtc_ones_keep_working_under_the_volume_cap() {
     assert_eq!((order.status, order.filled_quantity), (OrderStatus::Filled, 250.0));
     g.identity_holds();
 
-    // A bar without volume (the data has none) is not capped: capping at
-    // 0 % of nothing would never fill.
+    // A series without volume (the data has none) is not capped: capping
+    // at 0 % of nothing would never fill.
     let mut z = Desk::new(ExecutionConfig { max_volume_fraction: Some(0.1), ..plain() });
     let silent = |i| Bar::new("X".into(), i * MINUTE, 10.0, 10.1, 9.9, 10.0, 0.0);
     z.step(&silent(0));
     z.broker.submit_entry(entry(Side::Long, 300.0, OrderKind::Market), &silent(0), &mut z.account).unwrap();
     z.step(&silent(1));
     assert_eq!(z.fills(), vec![(300.0, 10.0)]);
+    // In a series with volume, a bar of volume 0 is a minute without
+    // liquidity: nothing fills there, the rest waits for volume.
+    let mut v = Desk::new(ExecutionConfig { max_volume_fraction: Some(0.1), ..plain() });
+    v.step(&decided);
+    v.broker.submit_entry(entry(Side::Long, 300.0, OrderKind::Market), &decided, &mut v.account).unwrap();
+    v.step(&silent(1));
+    assert_eq!(v.fills(), vec![]);
+    v.step(&bar(2, 10.0, 10.1, 9.9, 10.0));
+    assert_eq!(v.fills(), vec![(100.0, 10.0)]);
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub struct BacktestArgs {
     /// Replay at N times real time (unset: as fast as possible).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     speed: Option<f64>,
-    /// First bar time: 2024-01-31, 2024-01-31T12:00:00Z or an epoch time (seconds or ms).
+    /// First bar time: 2024-01-31, 2024-01-31T12:00:00Z or epoch ms.
     #[arg(long, value_name = "TIME")]
     from: Option<String>,
     /// Last bar time.

@@ -41,7 +41,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     to_seq: Option<u64>,
     /// Start at the first event at or after this market time (2024-01-31,
-    /// 2024-01-31T12:00:00Z or an epoch time in seconds or ms).
+    /// 2024-01-31T12:00:00Z or epoch ms).
     #[arg(long, value_name = "TIME")]
     from_time: Option<String>,
     /// Stop after this market time.

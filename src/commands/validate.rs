@@ -97,10 +97,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
                     d.callback.as_str()
                 ));
             }
-            // Execution refuses what cannot be done as asked (a stop moved
-            // to the wrong side of the price, an exit while one is working):
-            // on the validation's account, a bug in the strategy.
-            Outcome::Refused { reason } => {
+            // A stop or target moved to the wrong side of the price is
+            // refused on any account: a bug in the strategy. Execution's
+            // other refusals (funds, an order already working) depend on the
+            // account and the timing, as risk's do.
+            Outcome::Refused { reason } if reason.contains("on the wrong side of the last price") => {
                 problems.push(format!(
                     "bar {}: {file}: {} refused by execution: {reason}",
                     d.time,

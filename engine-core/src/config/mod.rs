@@ -192,13 +192,12 @@ impl Config {
     }
 }
 
-/// A time as `2024-01-31`, `2024-01-31T12:00:00Z` (RFC 3339) or an epoch
-/// number (seconds below 1e11, milliseconds below 1e14, as data files).
+/// A time as `2024-01-31`, `2024-01-31T12:00:00Z` (RFC 3339) or epoch
+/// milliseconds (always: a session's times before 1973 must read as they
+/// were printed, so the magnitude rule of data files does not apply).
 pub fn parse_time(text: &str) -> Result<i64, String> {
-    if let Ok(epoch) = text.parse::<i64>() {
-        // Seconds, milliseconds, ... told apart by magnitude, as in data
-        // files: `1691193600` is 2023-08-05, not 20 days after 1970.
-        return Ok(crate::sources::load::timestamp::epoch_to_ms(epoch).0);
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
@@ -206,7 +205,7 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis());
     }
-    Err(format!("{text:?} is not a time (expected 2024-01-31, 2024-01-31T12:00:00Z or an epoch time in seconds or milliseconds)"))
+    Err(format!("{text:?} is not a time (expected 2024-01-31, 2024-01-31T12:00:00Z or epoch milliseconds)"))
 }
 
 /// A TOML syntax error as `line N: message`.

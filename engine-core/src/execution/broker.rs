@@ -89,6 +89,9 @@ pub struct SymbolBroker {
     /// Fills of market orders filled when sent (`market_fill = "close"`),
     /// until the runner takes them.
     immediate: Vec<ExecutionEvent>,
+    /// A bar with volume has been seen: the series has volume, so a bar
+    /// of volume 0 is a minute without liquidity, capped like any other.
+    volume_seen: bool,
 }
 
 impl SymbolBroker {
@@ -100,6 +103,7 @@ impl SymbolBroker {
             stop: None,
             target: None,
             immediate: Vec::new(),
+            volume_seen: false,
         }
     }
 
@@ -396,6 +400,7 @@ impl SymbolBroker {
     /// order sent, then the position's stop or target. Marks the position
     /// at the close.
     pub fn on_bar(&mut self, bar: &Bar, account: &mut Account) -> Vec<ExecutionEvent> {
+        self.volume_seen |= bar.volume > 0.0;
         let mut events = Vec::new();
         let mut i = 0;
         while i < self.working.len() {
@@ -523,11 +528,12 @@ impl SymbolBroker {
         true
     }
 
-    /// The part of `quantity` the bar's volume allows. A bar without volume
-    /// (0: the data has none, or gives none for this bar) says nothing about
-    /// liquidity, so it is not capped: capping at 0 would never fill.
+    /// The part of `quantity` the bar's volume allows. A series that has
+    /// shown no volume yet (0 on every bar: the data has none) says nothing
+    /// about liquidity, so it is not capped: capping at 0 would never fill.
     fn volume_cap(&self, quantity: f64, bar: &Bar) -> f64 {
-        let Some(fraction) = self.config.max_volume_fraction.filter(|_| bar.volume > 0.0) else {
+        let capped = self.volume_seen || bar.volume > 0.0;
+        let Some(fraction) = self.config.max_volume_fraction.filter(|_| capped) else {
             return quantity;
         };
         let cap = bar.volume * fraction;

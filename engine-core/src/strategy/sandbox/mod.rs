@@ -702,6 +702,15 @@ impl Sandbox {
                 .map_err(|_| SandboxError::Memory { file: self.file.clone(), limit: self.limits.memory_bytes })?;
         }
         self.meter.begin();
+        // Ends the call even if `resume` panics: a meter left active would
+        // refuse every later call as re-entered.
+        struct EndOnDrop<'a>(&'a Meter);
+        impl Drop for EndOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.end();
+            }
+        }
+        let _end = EndOnDrop(&self.meter);
         let thread = self.thread.borrow();
         let outcome = resume(&thread);
         drop(thread);
@@ -714,7 +723,6 @@ impl Sandbox {
         }
         let abort = self.meter.abort.load(Relaxed);
         let error_line = self.meter.error_line.load(Relaxed);
-        self.meter.end();
         match abort {
             ABORT_BUDGET => {
                 Err(SandboxError::InstructionBudget { file: self.file.clone(), limit: self.limits.instructions })
