@@ -19,6 +19,13 @@ fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
         .collect()
 }
 
+/// `backtest` of `ema_crossover.lua` on `data` through the shorthand.
+fn backtest_ema_crossover(data: &Path, out: &Path) -> std::process::Output {
+    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
+    let [strategy, data, out] = [strategy.as_path(), data, out].map(|p| p.to_str().unwrap().to_string());
+    engine(&["backtest", "--strategy", &strategy, "--data", &data, "--output", &out])
+}
+
 #[test]
 fn the_default_backtest_runs_offline_and_writes_every_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,18 +62,9 @@ fn the_default_backtest_runs_offline_and_writes_every_output() {
 #[test]
 fn a_backtest_on_real_filusdt_data_trades_at_the_next_open_with_fees() {
     let data = shared_data("binance-vision-um/FILUSDT-1m-2023-08.csv");
-    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fil");
-    let result = engine(&[
-        "backtest",
-        "--strategy",
-        strategy.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let result = backtest_ema_crossover(&data, &out);
     assert_eq!(result.status.code(), Some(0), "{}\n{}", stdout(&result), stderr(&result));
     assert!(stdout(&result).contains("FILUSDT: 44640 bars"), "{}", stdout(&result));
     let bars = load_file(&data, &LoadOptions::default()).unwrap().bars;
@@ -219,17 +217,8 @@ fn a_file_without_volume_trades_and_says_it_has_no_volume() {
         csv += &format!("{},{},{},{},{}\n", b.open_time, b.open, b.high, b.low, b.close);
     }
     let data = write_file(dir.path(), "novol.csv", &csv);
-    let strategy = workspace().join("lua-strategies/ema_crossover.lua");
     let out = dir.path().join("out");
-    let result = engine(&[
-        "backtest",
-        "--strategy",
-        strategy.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let result = backtest_ema_crossover(&data, &out);
     assert_eq!(result.status.code(), Some(0), "{}", stderr(&result));
     assert!(stderr(&result).contains("no volume column: volume set to 0"), "{}", stderr(&result));
     let summary: serde_json::Value =

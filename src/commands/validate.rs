@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use engine_core::execution::broker::WRONG_SIDE;
 use engine_core::regime::{DetectorConfig, RegimeDetector};
 use engine_core::risk::RefusalCode;
 use engine_core::runner::{Outcome, RunnerConfig, SymbolRunner};
@@ -101,7 +102,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
             // refused on any account: a bug in the strategy. Execution's
             // other refusals (funds, an order already working) depend on the
             // account and the timing, as risk's do.
-            Outcome::Refused { reason } if reason.contains("on the wrong side of the last price") => {
+            Outcome::Refused { reason } if reason.contains(WRONG_SIDE) => {
                 problems.push(format!(
                     "bar {}: {file}: {} refused by execution: {reason}",
                     d.time,

@@ -77,6 +77,10 @@ impl Working {
     }
 }
 
+/// How an update refusal says a stop or target is on the wrong side of the
+/// price: refused whatever the account, so `validate` calls it a bug.
+pub const WRONG_SIDE: &str = "on the wrong side of the last price";
+
 /// One symbol's orders.
 #[derive(Debug, Clone)]
 pub struct SymbolBroker {
@@ -332,14 +336,14 @@ impl SymbolBroker {
             if (long && s >= mark) || (!long && s <= mark) {
                 let side = if long { "long" } else { "short" };
                 return Err(format!(
-                    "stop {s} is on the wrong side of the last price {mark} for a {side} position (it would trigger at once)"
+                    "stop {s} is {WRONG_SIDE} {mark} for a {side} position (it would trigger at once)"
                 ));
             }
         }
         if let Some(t) = target {
             if (long && t <= mark) || (!long && t >= mark) {
                 let side = if long { "long" } else { "short" };
-                return Err(format!("target {t} is on the wrong side of the last price {mark} for a {side} position"));
+                return Err(format!("target {t} is {WRONG_SIDE} {mark} for a {side} position"));
             }
         }
         self.protect(stop, target, time, account);

@@ -375,12 +375,11 @@ impl Strategy for LuaStrategy {
                 return Some(copy.clone());
             }
         }
-        self.ctx_copy = match self.ctx() {
-            Ok(copy) => {
-                self.ctx_refused = None;
-                Some(Arc::new(copy))
-            }
-            Err(_) => self.plain_part_of_ctx().map(Arc::new),
+        // While `ctx` holds something it cannot keep, the strict copy would
+        // only fail again: go straight to the plain part.
+        self.ctx_copy = match self.ctx_refused.is_none().then(|| self.ctx().ok()).flatten() {
+            Some(copy) => Some(Arc::new(copy)),
+            None => self.plain_part_of_ctx().map(Arc::new),
         };
         self.ctx_copy.clone()
     }
